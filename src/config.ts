@@ -1,0 +1,71 @@
+// Configuration, read and validated once at start-up; a bad value stops the process with a
+// message that names the variable.
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import type { Lender } from './domain/loan';
+import { DEFAULT_SEND_TIME } from './domain/schedule';
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const hm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:mm');
+
+const schema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('loan-reminders'),
+  TEMPORAL_DEV_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port.default(3000),
+  DATA_DIR: z.string().min(1).default('data'),
+  OUTBOX_PATH: z.string().min(1).optional(),
+  LENDER_NAME_ZH: z.string().min(1).default('锦程金融'),
+  LENDER_NAME_EN: z.string().min(1).default('Jincheng Finance'),
+  LENDER_CONTACT_PHONE: z.string().min(3).default('4001234567'),
+  REMINDER_SEND_TIME: hm.default(DEFAULT_SEND_TIME),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  /** Set when the service uses an existing Temporal server; unset, `npm start` runs its own. */
+  temporalAddress: string | undefined;
+  namespace: string;
+  taskQueue: string;
+  devServer: { port: number; uiPort: number; dbFile: string };
+  http: { host: string; port: number };
+  dataDir: string;
+  outboxPath: string;
+  lender: Lender;
+  sendTime: string;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty variables count as unset, as in most shells' `FOO= npm start`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.DATA_DIR);
+  return {
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    namespace: e.TEMPORAL_NAMESPACE,
+    taskQueue: e.TEMPORAL_TASK_QUEUE,
+    devServer: { port: e.TEMPORAL_DEV_PORT, uiPort: e.TEMPORAL_UI_PORT, dbFile: resolve(dataDir, 'temporal.db') },
+    http: { host: e.HOST, port: e.PORT },
+    dataDir,
+    outboxPath: resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl')),
+    lender: { name: { 'zh-CN': e.LENDER_NAME_ZH, 'en-US': e.LENDER_NAME_EN }, contactPhone: e.LENDER_CONTACT_PHONE },
+    sendTime: e.REMINDER_SEND_TIME,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Where worker and API connect when no address is configured: the local dev server. */
+export function temporalAddressOf(config: Config): string {
+  return config.temporalAddress ?? `127.0.0.1:${config.devServer.port}`;
+}

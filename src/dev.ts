@@ -1,0 +1,74 @@
+// `npm start`: the whole local stack in one process tree: the Temporal dev server (unless
+// TEMPORAL_ADDRESS points elsewhere), the worker and the API. Ctrl-C stops all three in order.
+import { loadConfig } from './config';
+import { createLogger } from './log';
+import { startApi, type RunningApi } from './server';
+import { startDevServer, type RunningDevServer } from './temporal/dev-server';
+import { startWorker, type RunningWorker } from './worker';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, 'dev');
+  let devServer: RunningDevServer | undefined;
+  let worker: RunningWorker | undefined;
+  let api: RunningApi | undefined;
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nStopping: API, worker, then the Temporal server...');
+    const step = async (what: string, fn?: () => Promise<void>) => {
+      try {
+        await fn?.();
+      } catch (err) {
+        log.error({ err }, `${what} stopped with an error`);
+        code = 1;
+      }
+    };
+    await step('API', api?.stop);
+    await step('worker', worker?.stop);
+    await step('Temporal dev server', devServer?.stop);
+    console.log('Stopped.');
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stop(0));
+  process.once('SIGTERM', () => void stop(0));
+
+  try {
+    if (!config.temporalAddress) {
+      devServer = await startDevServer({ ...config.devServer, namespace: config.namespace });
+      config.temporalAddress = devServer.address;
+    }
+    worker = await startWorker(config, log);
+    api = await startApi(config, log);
+  } catch (err) {
+    console.error(`Could not start: ${err instanceof Error ? err.message : String(err)}`);
+    await stop(1);
+    return;
+  }
+  worker.done.catch((err: unknown) => {
+    log.error({ err }, 'worker failed');
+    void stop(1);
+  });
+
+  console.log(
+    [
+      '',
+      'loan-reminders is running:',
+      `  API          ${api.url}   (POST /v1/loans, GET /v1/loans/:loanId)`,
+      devServer
+        ? `  Temporal UI  ${devServer.uiUrl}\n  Temporal     ${devServer.address} (namespace ${config.namespace}, data in ${config.devServer.dbFile})`
+        : `  Temporal     ${config.temporalAddress} (namespace ${config.namespace})`,
+      `  Worker       task queue ${config.taskQueue}`,
+      `  SMS outbox   ${config.outboxPath}`,
+      '',
+      'Press Ctrl-C to stop.',
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

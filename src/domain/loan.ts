@@ -1,0 +1,50 @@
+// The facts of a loan as the loan system states them, shared by the API, the workflow and tests.
+
+export const SUPPORTED_LOCALES = ['zh-CN', 'en-US'] as const;
+export type Locale = (typeof SUPPORTED_LOCALES)[number];
+
+export interface Borrower {
+  name: string;
+  /** E.164, e.g. +8613800138000 */
+  phone: string;
+  locale: Locale;
+  /** IANA time zone of the borrower, e.g. Asia/Shanghai */
+  timezone: string;
+}
+
+export interface Loan {
+  loanId: string;
+  borrower: Borrower;
+  /** Amount due in minor units of `currency` (fen for CNY, cents for USD). */
+  amountDue: number;
+  /** ISO 4217 code. */
+  currency: string;
+  /** Due date in the borrower's own calendar, YYYY-MM-DD. */
+  dueDate: string;
+}
+
+/** Who the reminders speak for; from configuration, the same for every loan of one deployment. */
+export interface Lender {
+  /** The lender's name per locale, as borrowers know it. */
+  name: Record<Locale, string>;
+  /** The number borrowers call with questions. */
+  contactPhone: string;
+}
+
+export interface Payment {
+  paymentId: string;
+  /** Minor units of the loan's currency. */
+  amount: number;
+  /** ISO 8601 instant. */
+  paidAt: string;
+}
+
+export function workflowIdForLoan(loanId: string): string {
+  return `loan-${loanId}`;
+}
+
+/** Shows enough of a phone number for staff to recognise it, never the whole of it. */
+export function maskPhone(phone: string): string {
+  if (phone.length <= 4) return '****';
+  return `${phone.slice(0, 3)}${'*'.repeat(Math.max(0, phone.length - 7))}${phone.slice(-4)}`;
+}

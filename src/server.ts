@@ -1,0 +1,60 @@
+// API entry point (`npm run api`): the HTTP API, connected to Temporal.
+import type { Server } from 'node:http';
+import { createApp } from './api/app';
+import { loadConfig, type Config } from './config';
+import { createLogger, type Logger } from './log';
+import { connectClient } from './temporal/client';
+
+export interface RunningApi {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startApi(config: Config, log: Logger): Promise<RunningApi> {
+  const client = await connectClient(config);
+  const app = createApp({ client, taskQueue: config.taskQueue, lender: config.lender, sendTime: config.sendTime, log });
+  const server: Server = await new Promise((ok, fail) => {
+    const s = app.listen(config.http.port, config.http.host, () => ok(s));
+    s.once('error', fail);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.http.port;
+  const url = `http://${config.http.host === '0.0.0.0' ? 'localhost' : config.http.host}:${port}`;
+  log.info({ url }, 'API listening');
+  return {
+    url,
+    async stop() {
+      // Finish requests in flight, refuse new ones, then let idle keep-alive sockets go.
+      await new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeIdleConnections();
+      });
+      await client.connection.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, 'api');
+  const api = await startApi(config, log);
+  const stop = () => {
+    log.info('stopping API');
+    api.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'API stopped with an error');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,83 @@
+// Real Temporal servers for tests, from the binaries the project provides for itself.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DateTime } from 'luxon';
+import { temporalCliPath, testServerPath } from '../../src/temporal/binaries';
+import { OutboxProvider } from '../../src/sms/outbox';
+import type { OutgoingSms, SmsProvider, SmsReceipt } from '../../src/sms/provider';
+
+let runtimeInstalled = false;
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  // Keep test output readable: the SDK's own logs only from warnings up.
+  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('WARN') });
+  runtimeInstalled = true;
+}
+
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  return TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: testServerPath() } },
+  });
+}
+
+export async function devServerEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalCliPath() } },
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: join(__dirname, '..', '..', 'src', 'workflows', 'index.ts'),
+    logger: silentLogger,
+  });
+  return bundle;
+}
+
+const silentLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
+
+export function tempOutbox(): string {
+  return join(mkdtempSync(join(tmpdir(), 'loan-reminders-')), 'outbox.jsonl');
+}
+
+export interface RecordedSms extends OutgoingSms {
+  /** Server time at which the activity was scheduled: skipped time on the time-skipping server. */
+  serverTimeMs: number;
+}
+
+/** The real outbox provider, plus a record of the server time each message went out at. */
+export class RecordingProvider implements SmsProvider {
+  readonly name = 'recording-outbox';
+  readonly sent: RecordedSms[] = [];
+  readonly outbox: OutboxProvider;
+
+  constructor(path: string = tempOutbox()) {
+    this.outbox = new OutboxProvider(path);
+  }
+
+  async send(message: OutgoingSms): Promise<SmsReceipt> {
+    const serverTimeMs = Context.current().info.currentAttemptScheduledTimestampMs;
+    const receipt = await this.outbox.send(message);
+    if (!receipt.duplicate) this.sent.push({ ...message, serverTimeMs });
+    return receipt;
+  }
+}
+
+/** The borrower's calendar date `days` from the given instant. */
+export function localDate(nowMs: number, timezone: string, days: number): string {
+  return DateTime.fromMillis(nowMs, { zone: timezone }).plus({ days }).toISODate() as string;
+}
