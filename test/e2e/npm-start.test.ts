@@ -1,0 +1,123 @@
+// `npm start` as a user runs it: the whole stack from one command, stopped with Ctrl-C
+// (SIGINT), started again on the same data folder, with the loan still there.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { localDate } from '../helpers/temporal';
+
+const ROOT = join(__dirname, '..', '..');
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => ok(port));
+    });
+  });
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const s = createServer();
+    s.once('error', () => ok(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => ok(true)));
+  });
+}
+
+interface Stack {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startStack(env: NodeJS.ProcessEnv): Promise<Stack> {
+  const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'src/dev.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => (out += String(d)));
+  child.stderr?.on('data', (d) => (out += String(d)));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`stack did not start:\n${out}`)), 90_000);
+    const check = setInterval(() => {
+      if (out.includes('Press Ctrl-C to stop.')) {
+        clearInterval(check);
+        clearTimeout(timer);
+        ok({ child, output: () => out, exited });
+      } else if (child.exitCode !== null) {
+        clearInterval(check);
+        clearTimeout(timer);
+        fail(new Error(`stack exited early:\n${out}`));
+      }
+    }, 100);
+  });
+}
+
+async function stop(stack: Stack): Promise<number | null> {
+  stack.child.kill('SIGINT');
+  return stack.exited;
+}
+
+const running: Stack[] = [];
+afterAll(() => {
+  for (const s of running) if (s.child.exitCode === null) s.child.kill('SIGKILL');
+});
+
+describe('npm start', () => {
+  it('runs dev server, UI, worker and API; Ctrl-C stops them; a restart keeps the loan', async () => {
+    const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
+    const env = {
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'loan-reminders-start-')),
+      PORT: String(apiPort),
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: String(uiPort),
+      TEMPORAL_ADDRESS: '',
+      LOG_LEVEL: 'warn',
+    };
+    const api = `http://127.0.0.1:${apiPort}`;
+    const loanId = `L-START-${Date.now()}`;
+
+    const first = await startStack(env);
+    running.push(first);
+    expect(first.output()).toContain(`http://localhost:${uiPort}`);
+    const created = await fetch(`${api}/v1/loans`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        loanId,
+        borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN', timezone: 'Asia/Shanghai' },
+        amountDue: 500000,
+        currency: 'CNY',
+        dueDate: localDate(Date.now(), 'Asia/Shanghai', 30),
+      }),
+    });
+    expect(created.status).toBe(201);
+
+    // The Web UI is up and lists the loan's workflow.
+    const listed = await fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces/default/workflows`);
+    expect(listed.status).toBe(200);
+    expect(await listed.text()).toContain(`loan-${loanId}`);
+
+    expect(await stop(first)).toBe(0);
+    expect(first.output()).toContain('Stopped.');
+    // Nothing is left listening: the dev server stopped with the rest.
+    await expect(fetch(`${api}/healthz`)).rejects.toThrow();
+    expect(await portFree(temporalPort)).toBe(true);
+    expect(await portFree(uiPort)).toBe(true);
+
+    const second = await startStack(env);
+    running.push(second);
+    const status = await fetch(`${api}/v1/loans/${loanId}`);
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({ loanId, status: 'active', outstanding: 500000 });
+    expect(await stop(second)).toBe(0);
+  }, 180_000);
+});
