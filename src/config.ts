@@ -3,10 +3,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { Lender } from './domain/loan';
-import { DEFAULT_SEND_TIME } from './domain/schedule';
 
 const port = z.coerce.number().int().min(0).max(65_535);
-const hm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:mm');
 
 const schema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
@@ -18,10 +16,11 @@ const schema = z.object({
   PORT: port.default(3000),
   DATA_DIR: z.string().min(1).default('data'),
   OUTBOX_PATH: z.string().min(1).optional(),
+  OPERATIONS_PATH: z.string().min(1).optional(),
+  POLICIES_DIR: z.string().min(1).default('policies'),
   LENDER_NAME_ZH: z.string().min(1).default('锦程金融'),
   LENDER_NAME_EN: z.string().min(1).default('Jincheng Finance'),
   LENDER_CONTACT_PHONE: z.string().min(3).default('4001234567'),
-  REMINDER_SEND_TIME: hm.default(DEFAULT_SEND_TIME),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -34,8 +33,9 @@ export interface Config {
   http: { host: string; port: number };
   dataDir: string;
   outboxPath: string;
+  operationsPath: string;
+  policiesDir: string;
   lender: Lender;
-  sendTime: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -59,8 +59,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: { host: e.HOST, port: e.PORT },
     dataDir,
     outboxPath: resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl')),
+    operationsPath: resolve(e.OPERATIONS_PATH ?? resolve(dataDir, 'operations.jsonl')),
+    policiesDir: resolve(e.POLICIES_DIR),
     lender: { name: { 'zh-CN': e.LENDER_NAME_ZH, 'en-US': e.LENDER_NAME_EN }, contactPhone: e.LENDER_CONTACT_PHONE },
-    sendTime: e.REMINDER_SEND_TIME,
     logLevel: e.LOG_LEVEL,
   };
 }

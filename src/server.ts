@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { createApp } from './api/app';
 import { loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
+import { PolicyRegistry } from './policies/registry';
 import { connectClient } from './temporal/client';
 
 export interface RunningApi {
@@ -11,8 +12,9 @@ export interface RunningApi {
 }
 
 export async function startApi(config: Config, log: Logger): Promise<RunningApi> {
+  const policies = PolicyRegistry.load(config.policiesDir);
   const client = await connectClient(config);
-  const app = createApp({ client, taskQueue: config.taskQueue, lender: config.lender, sendTime: config.sendTime, log });
+  const app = createApp({ client, taskQueue: config.taskQueue, lender: config.lender, policies, log });
   const server: Server = await new Promise((ok, fail) => {
     const s = app.listen(config.http.port, config.http.host, () => ok(s));
     s.once('error', fail);

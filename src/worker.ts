@@ -5,7 +5,9 @@ import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporal
 import { createActivities } from './activities';
 import { loadConfig, temporalAddressOf, type Config } from './config';
 import { createLogger, sdkLogger, type Logger } from './log';
+import { FileOperationsQueue } from './operations/queue';
 import { OutboxProvider } from './sms/outbox';
+import { ensureSearchAttributes } from './temporal/search-attributes';
 
 export interface RunningWorker {
   worker: Worker;
@@ -35,12 +37,17 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     logger: sdkLogger(log.child({}, { level: 'warn' })),
   });
   const connection = await NativeConnection.connect({ address: temporalAddressOf(config) });
+  const registered = await ensureSearchAttributes(connection, config.namespace);
+  if (registered.length) log.info({ registered }, 'registered search attributes');
   const worker = await Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     workflowBundle,
-    activities: createActivities({ sms: new OutboxProvider(config.outboxPath) }),
+    activities: createActivities({
+      sms: new OutboxProvider(config.outboxPath),
+      operations: new FileOperationsQueue(config.operationsPath),
+    }),
     shutdownGraceTime: '10 seconds',
   });
   const done = worker.run().finally(() => connection.close());

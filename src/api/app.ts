@@ -2,7 +2,8 @@
 import express, { type Request } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { workflowIdForLoan, type Lender } from '../domain/loan';
-import { planReminders } from '../domain/schedule';
+import { expandPolicy, forecast } from '../domain/schedule';
+import { DEFAULT_POLICY_ID, type PolicyRegistry } from '../policies/registry';
 import type { Logger } from '../log';
 import { loanReminder, loanStatusQuery, paymentReceivedSignal, type LoanReminderInput } from '../workflows';
 import { errorMiddleware, ProblemError } from './problem';
@@ -12,7 +13,7 @@ export interface AppDeps {
   client: Client;
   taskQueue: string;
   lender: Lender;
-  sendTime: string;
+  policies: PolicyRegistry;
   log: Logger;
 }
 
@@ -28,7 +29,7 @@ function requireJson(req: Request): void {
   }
 }
 
-export function createApp({ client, taskQueue, lender, sendTime, log }: AppDeps): express.Express {
+export function createApp({ client, taskQueue, lender, policies, log }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '64kb' }));
@@ -39,9 +40,15 @@ export function createApp({ client, taskQueue, lender, sendTime, log }: AppDeps)
 
   app.post('/v1/loans', async (req, res) => {
     requireJson(req);
-    const loan = createLoanSchema.parse(req.body);
+    const { policyId = DEFAULT_POLICY_ID, ...loan } = createLoanSchema.parse(req.body);
+    const policy = policies.get(policyId);
+    if (!policy) {
+      throw new ProblemError(400, 'Invalid request', 'invalid policyId', [
+        { field: 'policyId', message: `unknown policy; known: ${policies.ids().join(', ')}` },
+      ], 'urn:loan-reminders:problem:validation');
+    }
     const workflowId = workflowIdForLoan(loan.loanId);
-    const input: LoanReminderInput = { loan, lender, sendTime };
+    const input: LoanReminderInput = { loan, lender, policy };
     try {
       const handle = await client.workflow.start(loanReminder, {
         workflowId,
@@ -50,7 +57,10 @@ export function createApp({ client, taskQueue, lender, sendTime, log }: AppDeps)
         // A loan id names one loan for ever: it cannot be started again, even after it ended.
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
-      log.info({ loanId: loan.loanId, workflowId }, 'loan started');
+      log.info({ loanId: loan.loanId, workflowId, policyId }, 'loan started');
+      const now = Date.now();
+      const tz = loan.borrower.timezone;
+      const plan = expandPolicy(policy, { dueDate: loan.dueDate, timezone: tz, startedAt: now });
       res
         .status(201)
         .location(`/v1/loans/${encodeURIComponent(loan.loanId)}`)
@@ -59,9 +69,12 @@ export function createApp({ client, taskQueue, lender, sendTime, log }: AppDeps)
           workflowId,
           runId: handle.firstExecutionRunId,
           status: 'active',
-          schedule: planReminders(loan.dueDate, loan.borrower.timezone, sendTime).map(({ stage, at }) => ({
+          policyId,
+          // What the loan will get if nothing happens to it; payments and answers change it.
+          schedule: forecast(policy, plan, now, tz).map(({ stage, template, at }) => ({
             stage,
-            at,
+            template,
+            at: new Date(at).toISOString(),
           })),
         });
     } catch (err) {

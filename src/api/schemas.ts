@@ -2,7 +2,7 @@
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { SUPPORTED_LOCALES } from '../domain/loan';
-import { isValidTimeZone } from '../domain/schedule';
+import { isValidTimeZone } from '../domain/calendar';
 
 const currencies = new Set(Intl.supportedValuesOf('currency'));
 
@@ -21,6 +21,7 @@ export const createLoanSchema = z
     borrower: z
       .object({
         name: z.string().trim().min(1).max(100),
+        honorific: z.string().trim().min(1).max(20).optional(),
         phone: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +8613800138000'),
         locale: z.enum(SUPPORTED_LOCALES),
         timezone: z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Asia/Shanghai'),
@@ -32,6 +33,7 @@ export const createLoanSchema = z
       .string()
       .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
       .refine((d) => DateTime.fromISO(d).isValid, 'must be a real calendar date'),
+    policyId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be a policy id such as default').optional(),
   })
   .strict();
 

@@ -4,7 +4,10 @@ export const SUPPORTED_LOCALES = ['zh-CN', 'en-US'] as const;
 export type Locale = (typeof SUPPORTED_LOCALES)[number];
 
 export interface Borrower {
+  /** How the borrower is addressed, e.g. 张先生 or Ms Rivera (or a name that `honorific` completes). */
   name: string;
+  /** Optional title joined to the name as the locale does: 张 + 先生, Ms + Rivera. */
+  honorific?: string;
   /** E.164, e.g. +8613800138000 */
   phone: string;
   locale: Locale;

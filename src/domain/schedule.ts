@@ -1,89 +1,199 @@
-// When each reminder is due: pure calendar rules in the borrower's own time zone.
-// The workflow sleeps until these instants; tests and the API ask the same functions.
-import { DateTime } from 'luxon';
+// When the next reminder goes out: the policy's points expanded for one loan, then moved as the
+// law and the policy require (sending window, frequency caps, pauses), never earlier than planned.
+// Pure functions; the workflow, the API and the tests all ask these.
+import { Duration } from 'luxon';
+import { addCalendar, clockMs, formatLocal, localDateOf, localInstantMs, nextWindowOpening } from './calendar';
+import { OVERDUE_TEMPLATES, type Policy, type TemplateId } from './policy';
 
-export type Stage = 'pre-due' | 'due' | 'overdue';
-
-export interface ReminderPoint {
-  stage: Stage;
-  /** The borrower's calendar day this point belongs to, YYYY-MM-DD. */
-  localDate: string;
-  /** The instant to send, ISO 8601 UTC. */
-  at: string;
-  /** After this instant the point is stale: sending it would fall outside that day's window. */
-  latest: string;
+export interface PlannedPoint {
+  /** Unique and stable for this point of this loan's plan; part of the SMS idempotency key. */
+  key: string;
+  stage: string;
+  template: TemplateId;
+  /** The instant the policy asks for, before any moving (epoch ms). */
+  requestedAt: number;
+  overdue: boolean;
 }
 
-export interface SendingWindow {
-  /** Local time the window opens, HH:mm. */
-  opens: string;
-  /** Local time the window closes, HH:mm. */
-  closes: string;
+export interface PlanFacts {
+  dueDate: string;
+  timezone: string;
+  /** When the loan's workflow started (epoch ms); the anchor of "loan-start" policies. */
+  startedAt: number;
 }
 
-/** 08:00-21:00: the stricter of Regulation F's hours and China's GB/T 45251-2025. */
-export const DEFAULT_WINDOW: SendingWindow = { opens: '08:00', closes: '21:00' };
-/** Mid-morning: inside every window we allow, and a time people read messages. */
-export const DEFAULT_SEND_TIME = '10:00';
+const ms = (iso: string) => Duration.fromISO(iso).as('milliseconds');
 
-const OFFSETS: ReadonlyArray<{ stage: Stage; days: number }> = [
-  { stage: 'pre-due', days: -7 },
-  { stage: 'due', days: 0 },
-  { stage: 'overdue', days: 1 },
-];
-
-function parseHm(hm: string): { hour: number; minute: number } {
-  const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(hm);
-  if (!m) throw new RangeError(`time of day must be HH:mm, got "${hm}"`);
-  return { hour: Number(m[1]), minute: Number(m[2]) };
-}
-
-/** A local wall-clock time on a local date, as a UTC instant. A time skipped by a DST change moves forward. */
-export function localInstant(localDate: string, hm: string, timezone: string): DateTime {
-  const day = DateTime.fromISO(localDate, { zone: timezone });
-  if (!day.isValid) throw new RangeError(`invalid date "${localDate}" or time zone "${timezone}"`);
-  return day.set(parseHm(hm)).toUTC();
-}
-
-export function isValidTimeZone(timezone: string): boolean {
-  return DateTime.now().setZone(timezone).isValid;
-}
-
-export function planReminders(
-  dueDate: string,
-  timezone: string,
-  sendTime: string = DEFAULT_SEND_TIME,
-  window: SendingWindow = DEFAULT_WINDOW,
-): ReminderPoint[] {
-  const due = DateTime.fromISO(dueDate, { zone: timezone });
-  if (!due.isValid) throw new RangeError(`invalid due date "${dueDate}" or time zone "${timezone}"`);
-  if (!isInWindow(sendTime, window)) {
-    throw new RangeError(`send time ${sendTime} is outside the sending window ${window.opens}-${window.closes}`);
-  }
-  return OFFSETS.map(({ stage, days }) => {
-    const localDate = due.plus({ days }).toISODate() as string;
-    return {
+/** Every reminder point the policy asks for, in time order. */
+export function expandPolicy(policy: Policy, facts: PlanFacts): PlannedPoint[] {
+  const points: PlannedPoint[] = [];
+  const at = (offset: Duration, from: { date: string } | { ms: number }): { ms: number; date: string } => {
+    if ('ms' in from) {
+      const t = from.ms + offset.as('milliseconds');
+      return { ms: t, date: localDateOf(t, facts.timezone) };
+    }
+    const date = addCalendar(from.date, offset, facts.timezone);
+    return { ms: localInstantMs(date, policy.sendTime, facts.timezone) + clockMs(offset), date };
+  };
+  const anchor = policy.anchor === 'due-date' ? { date: facts.dueDate } : { ms: facts.startedAt };
+  const push = (stage: string, template: TemplateId, t: { ms: number; date: string }, n?: number) =>
+    points.push({
+      key: `${stage}${n === undefined ? '' : `-${n}`}@${policy.anchor === 'due-date' ? t.date : new Date(t.ms).toISOString()}`,
       stage,
-      localDate,
-      at: localInstant(localDate, sendTime, timezone).toISO() as string,
-      latest: localInstant(localDate, window.closes, timezone).toISO() as string,
-    };
-  });
+      template,
+      requestedAt: t.ms,
+      overdue: OVERDUE_TEMPLATES.has(template),
+    });
+
+  let last = { ms: 0, date: facts.dueDate };
+  for (const p of policy.points) {
+    last = at(Duration.fromISO(p.offset), anchor);
+    push(p.stage, p.template, last);
+  }
+  points.sort((a, b) => a.requestedAt - b.requestedAt);
+  last = points.length ? pointTime(points[points.length - 1], facts.timezone) : last;
+  if (policy.overdueRepeat) {
+    const r = policy.overdueRepeat;
+    for (let n = 1; n <= r.maxCount; n++) {
+      last = at(Duration.fromISO(r.every), 'ms' in anchor ? { ms: last.ms } : { date: last.date });
+      push(r.stage, r.template, last, n);
+    }
+  }
+  if (policy.finalNotice) {
+    const f = policy.finalNotice;
+    push(f.stage, f.template, at(Duration.fromISO(f.after), 'ms' in anchor ? { ms: last.ms } : { date: last.date }));
+  }
+  return points;
 }
 
-function isInWindow(hm: string, window: SendingWindow): boolean {
-  const t = parseHm(hm);
-  const o = parseHm(window.opens);
-  const c = parseHm(window.closes);
-  const minutes = t.hour * 60 + t.minute;
-  return minutes >= o.hour * 60 + o.minute && minutes < c.hour * 60 + c.minute;
+function pointTime(p: PlannedPoint, timezone: string): { ms: number; date: string } {
+  return { ms: p.requestedAt, date: localDateOf(p.requestedAt, timezone) };
+}
+
+/** When the loan stops waiting for payment after its last reminder point. */
+export function horizonOf(policy: Policy, plan: PlannedPoint[], facts: PlanFacts): number {
+  const dueMs = localInstantMs(facts.dueDate, '23:59', facts.timezone);
+  const lastMs = plan.reduce((m, p) => Math.max(m, p.requestedAt), dueMs);
+  return lastMs + ms(policy.afterLastPoint.listenFor);
+}
+
+export interface SentReminder {
+  key: string;
+  at: number;
+  overdue: boolean;
+}
+
+export interface ScheduleState {
+  /** Keys of points already sent or skipped. */
+  done: ReadonlySet<string>;
+  /** Reminders sent so far, for the caps. */
+  sent: readonly SentReminder[];
+  /** No reminder before this instant (a promise to pay and its grace period). */
+  pausedUntil?: number;
+}
+
+export interface NextSend {
+  point: PlannedPoint;
+  at: number;
+  /** Why `at` is what it is, for people: planned time, then each rule that moved it. */
+  why: string[];
+}
+
+export interface Decision {
+  /** Points whose time passed without them being sent, now too late or overtaken by a later one. */
+  skip: PlannedPoint[];
+  next: NextSend | null;
 }
 
 /**
- * What to do with a point at `nowMs`: wait for it, send it now (it fell due while the loan was
- * being started, and its day's window is still open), or skip it (its day's window has closed).
+ * The next reminder to send for a plan at `now`. A point whose time has passed is sent late only
+ * if it is the latest such point and no later than the policy's maxLateness; earlier ones are
+ * skipped, so a borrower never gets a burst of stale reminders after a pause.
  */
-export function pointAction(point: ReminderPoint, nowMs: number): 'wait' | 'send' | 'skip' {
-  if (nowMs < Date.parse(point.at)) return 'wait';
-  return nowMs < Date.parse(point.latest) ? 'send' : 'skip';
+export function decideNext(
+  policy: Policy,
+  plan: readonly PlannedPoint[],
+  state: ScheduleState,
+  now: number,
+  timezone: string,
+): Decision {
+  const open = plan.filter((p) => !state.done.has(p.key));
+  const notBefore = Math.max(now, state.pausedUntil ?? 0);
+  const past = open.filter((p) => p.requestedAt <= notBefore);
+  const skip = past.slice(0, -1);
+  let candidate: PlannedPoint | undefined = past[past.length - 1];
+  if (candidate && notBefore - candidate.requestedAt > ms(policy.maxLateness)) {
+    skip.push(candidate);
+    candidate = undefined;
+  }
+  candidate ??= open.find((p) => p.requestedAt > notBefore);
+  if (!candidate) return { skip, next: null };
+  return { skip, next: placeSend(policy, candidate, state, now, timezone) };
+}
+
+/** Moves a point's requested instant to the first moment that respects the window, the caps and any pause. */
+export function placeSend(
+  policy: Policy,
+  point: PlannedPoint,
+  state: Pick<ScheduleState, 'sent' | 'pausedUntil'>,
+  now: number,
+  timezone: string,
+): NextSend {
+  const why = [`planned for ${formatLocal(point.requestedAt, timezone)}`];
+  let at = point.requestedAt;
+  if (state.pausedUntil !== undefined && state.pausedUntil > at) {
+    at = state.pausedUntil;
+    why.push(`paused until ${formatLocal(at, timezone)}`);
+  }
+  if (now > at) {
+    at = now;
+    why.push('late: sent as soon as allowed');
+  }
+  for (let i = 0; i < 1000; i++) {
+    const before = at;
+    for (const cap of policy.caps) {
+      if (cap.scope === 'overdue' && !point.overdue) continue;
+      const counted = state.sent
+        .filter((s) => (cap.scope === 'any' || s.overdue) && s.at > at - ms(cap.per))
+        .map((s) => s.at)
+        .sort((a, b) => a - b);
+      if (counted.length >= cap.max) {
+        at = counted[counted.length - cap.max] + ms(cap.per);
+        why.push(`cap of ${cap.max} per ${cap.per}${cap.scope === 'overdue' ? ' while overdue' : ''}: moved to ${formatLocal(at, timezone)}`);
+      }
+    }
+    const opening = nextWindowOpening(at, policy.window, timezone);
+    if (opening !== at) {
+      at = opening;
+      why.push(`outside ${policy.window.start}-${policy.window.end}: moved to ${formatLocal(at, timezone)}`);
+    }
+    if (at === before) return { point, at, why };
+  }
+  throw new Error('could not place a reminder inside the window and caps'); // unreachable: `at` only grows
+}
+
+export interface ForecastItem {
+  stage: string;
+  template: TemplateId;
+  key: string;
+  requestedAt: number;
+  at: number;
+}
+
+/** The reminders a loan will get if nothing happens to it: each placed after the ones before it. */
+export function forecast(policy: Policy, plan: readonly PlannedPoint[], now: number, timezone: string): ForecastItem[] {
+  const done = new Set<string>();
+  const sent: SentReminder[] = [];
+  const items: ForecastItem[] = [];
+  let clock = now;
+  for (let guard = 0; guard <= plan.length; guard++) {
+    const { skip, next } = decideNext(policy, plan, { done, sent }, clock, timezone);
+    for (const p of skip) done.add(p.key);
+    if (!next) break;
+    items.push({ stage: next.point.stage, template: next.point.template, key: next.point.key, requestedAt: next.point.requestedAt, at: next.at });
+    done.add(next.point.key);
+    sent.push({ key: next.point.key, at: next.at, overdue: next.point.overdue });
+    clock = next.at;
+  }
+  return items;
 }

@@ -3,6 +3,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { smsSegments } from '../domain/segments';
 import { InvalidPhoneNumberError, type OutgoingSms, type SmsProvider, type SmsReceipt } from './provider';
 
 export interface OutboxLine extends OutgoingSms {
@@ -12,15 +13,6 @@ export interface OutboxLine extends OutgoingSms {
 }
 
 const E164 = /^\+[1-9]\d{6,14}$/;
-
-/** Counts SMS segments: GSM-7 160 (153 when split), otherwise UCS-2 70 (67). */
-export function smsSegments(body: string): number {
-  // eslint-disable-next-line no-control-regex
-  const gsm = /^[\x0A\x0D\x20-\x5F\x61-\x7E£¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà]*$/.test(body);
-  const length = [...body].length;
-  const [single, part] = gsm ? [160, 153] : [70, 67];
-  return length <= single ? 1 : Math.ceil(length / part);
-}
 
 export function readOutbox(path: string): OutboxLine[] {
   if (!existsSync(path)) return [];
@@ -45,7 +37,7 @@ export class OutboxProvider implements SmsProvider {
       ...message,
       messageId: randomUUID(),
       sentAt: new Date().toISOString(),
-      segments: smsSegments(message.body),
+      segments: smsSegments(message.body).segments,
     };
     appendFileSync(this.path, JSON.stringify(line) + '\n');
     sent.set(line.idempotencyKey, line);

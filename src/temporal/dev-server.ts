@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { createConnection } from 'node:net';
 import { Connection } from '@temporalio/client';
 import { temporalCliPath } from './binaries';
+import { devServerSearchAttributeArgs } from './search-attributes';
 
 export interface DevServerOptions {
   port: number;
@@ -75,6 +76,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
     opts.namespace,
     '--log-level',
     'error',
+    ...devServerSearchAttributeArgs(),
   ];
   const child = spawn(temporalCliPath(), args, { detached: true, stdio: ['ignore', 'inherit', 'inherit'] });
   const killOnExit = () => child.exitCode === null && child.kill('SIGKILL');

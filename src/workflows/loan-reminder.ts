@@ -1,61 +1,144 @@
-// One durable workflow per loan: sleeps until each reminder point, sends the SMS through an
-// activity, and stops the moment the loan is paid in full. Deterministic code only.
+// One durable workflow per loan. It sleeps until the next reminder the policy allows, sends it
+// through an activity, and re-plans the moment anything happens: a payment, a borrower's answer,
+// a change from the loan system. Deterministic code only: the rules live in src/domain.
 import {
   ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
   condition,
+  continueAsNew,
   defineQuery,
   defineSignal,
+  defineUpdate,
   log,
   proxyActivities,
   setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
+import { DateTime, Duration } from 'luxon';
 import type { Activities } from '../activities';
-import type { Lender, Loan, Payment } from '../domain/loan';
-import { planReminders, pointAction, type ReminderPoint, type Stage } from '../domain/schedule';
-import { renderReminder } from '../domain/templates';
+import { isValidTimeZone, localDateOf, localInstantMs, nextWindowOpening } from '../domain/calendar';
+import { SUPPORTED_LOCALES, type Lender, type Loan, type Locale, type Payment } from '../domain/loan';
+import { OVERDUE_TEMPLATES, type Policy, type TemplateId } from '../domain/policy';
+import { decideNext, expandPolicy, horizonOf, type PlannedPoint } from '../domain/schedule';
+import { renderMessage } from '../domain/templates';
+import { abVariant, HARSH_TONE_AT_MOST, type Variant } from '../domain/variants';
+import {
+  DUE_DATE,
+  LOAN_CURRENCY,
+  LOAN_STAGE,
+  LOAN_STATUS,
+  NEXT_REMINDER_AT,
+  OUTSTANDING_AMOUNT,
+  PAUSE_REASON,
+  POLICY_ID,
+} from './search-attributes';
 
-export interface LoanReminderInput {
-  loan: Loan;
-  lender: Lender;
-  /** Local time of day reminders go out, HH:mm. */
-  sendTime?: string;
-  /** Days after the due date the loan keeps listening for payment after its last reminder. */
-  horizonDays?: number;
+// ---- Messages: the API and tests use these constants, never raw names. ----
+
+export type BorrowerAnswer =
+  | { kind: 'opt-out'; answerId?: string; at?: string }
+  | { kind: 'dispute'; answerId?: string; at?: string; reason?: string }
+  | { kind: 'hardship'; answerId?: string; at?: string; note?: string }
+  | { kind: 'callback'; answerId?: string; at?: string; note?: string }
+  | { kind: 'wrong-number'; answerId?: string; at?: string }
+  | { kind: 'rating'; answerId?: string; at?: string; messageKey: string; clarity: number; tone: number };
+
+export interface PromiseToPay {
+  /** The borrower's calendar date they promise to pay by, YYYY-MM-DD. */
+  date: string;
+}
+export interface ContactChange {
+  phone?: string;
+  locale?: Locale;
+  timezone?: string;
+}
+export interface TermsChange {
+  dueDate?: string;
+  amountDue?: number;
+}
+export interface CloseLoan {
+  reason: 'written-off' | 'sold' | 'settled-elsewhere' | 'cancelled';
 }
 
-export type LoanStatusName = 'active' | 'paid' | 'unresolved';
+export const paymentReceivedSignal = defineSignal<[Payment]>('paymentReceived');
+export const borrowerAnswerSignal = defineSignal<[BorrowerAnswer]>('borrowerAnswer');
+export const promiseToPayUpdate = defineUpdate<{ pausedUntil: string }, [PromiseToPay]>('promiseToPay');
+export const resumeUpdate = defineUpdate<{ resumed: true }, [{ note?: string }]>('resume');
+export const changeContactUpdate = defineUpdate<{ changed: string[] }, [ContactChange]>('changeContact');
+export const changeTermsUpdate = defineUpdate<{ outstanding: number; dueDate: string }, [TermsChange]>('changeTerms');
+export const closeLoanUpdate = defineUpdate<{ status: 'closed' }, [CloseLoan]>('closeLoan');
+export const loanStatusQuery = defineQuery<LoanStatus>('loanStatus');
+
+// ---- State ----
+
+export type LoanStatusName = 'active' | 'paused' | 'paid' | 'closed' | 'unresolved';
+export type PauseKind = 'dispute' | 'promise-to-pay' | 'hardship' | 'wrong-number' | 'undeliverable';
 
 export interface SentMessage {
-  stage: Stage;
+  key: string;
+  stage: string;
+  template: TemplateId;
+  variant: Variant;
+  locale: Locale;
+  requestedAt: string;
   scheduledFor: string;
   sentAt: string;
-  idempotencyKey: string;
+  segments: number;
+  encoding: 'GSM-7' | 'UCS-2';
 }
 
 export interface LoanStatus {
   loanId: string;
+  policyId: string;
   status: LoanStatusName;
+  /** The stage of the last reminder sent, or "none". */
+  stage: string;
   currency: string;
   amountDue: number;
-  /** What is still owed, minor units; 0 once paid. */
   outstanding: number;
-  /** Paid above what was due, minor units. */
   overpaid: number;
   dueDate: string;
-  nextReminder: { stage: Stage; at: string } | null;
+  timezone: string;
+  locale: Locale;
+  startedAt: string;
+  variant: Variant;
+  optedOut: boolean;
+  /** The number on file must not be texted (reported wrong, or undeliverable) until it changes. */
+  numberBlocked: boolean;
+  pause: { kind: PauseKind; since: string; until?: string } | null;
+  nextReminder: { stage: string; template: TemplateId; at: string; why: string[] } | null;
+  /** When the loan stops waiting for payment after its last reminder. */
+  horizon: string;
   messagesSent: SentMessage[];
-  skipped: Array<{ stage: Stage; reason: string }>;
-  failed: Array<{ stage: Stage; reason: string }>;
+  skipped: Array<{ key: string; stage: string; reason: string }>;
+  failed: Array<{ key: string; stage: string; reason: string; at: string }>;
   payments: Payment[];
+  answers: Array<BorrowerAnswer & { receivedAt: string }>;
+  promises: Array<{ date: string; madeAt: string; kept?: boolean }>;
+  handedOver: Array<{ kind: string; at: string }>;
+  closedReason?: CloseLoan['reason'];
+  completedAt?: string;
 }
 
-export const paymentReceivedSignal = defineSignal<[Payment]>('paymentReceived');
-export const loanStatusQuery = defineQuery<LoanStatus>('loanStatus');
-
-const DEFAULT_HORIZON_DAYS = 30;
+export interface LoanReminderInput {
+  loan: Loan;
+  lender: Lender;
+  policy: Policy;
+  /** State carried through continue-as-new; absent on a loan's first run. */
+  carried?: { state: LoanStatus; loan: Loan; doneKeys: string[]; opsSeq: number };
+  /** Continue as new past this many history events even if the server has not suggested it. */
+  continueAsNewAfterEvents?: number;
+  /**
+   * Keep the loan's search attributes current (default true). Only for servers that cannot register
+   * them, such as the time-skipping test server.
+   */
+  publishSearchAttributes?: boolean;
+}
 
 const sms = proxyActivities<Activities>({
-  // A provider call is seconds; the retries cover a brief outage of the gateway.
+  // A provider call takes seconds; retries ride out a short gateway outage.
   startToCloseTimeout: '30 seconds',
   retry: {
     initialInterval: '5 seconds',
@@ -66,91 +149,440 @@ const sms = proxyActivities<Activities>({
   },
 });
 
+const operations = proxyActivities<Activities>({
+  // Telling operations must not be lost: retry for a day.
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes' },
+});
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+const durationMs = (iso: string) => Duration.fromISO(iso).as('milliseconds');
+const iso = (ms: number) => new Date(ms).toISOString();
+const isRealDate = (d: string) => /^\d{4}-\d{2}-\d{2}$/.test(d) && DateTime.fromISO(d).isValid;
+
 export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus> {
-  const { loan } = input;
-  const plan = planReminders(loan.dueDate, loan.borrower.timezone, input.sendTime);
-  const state: LoanStatus = {
+  const { policy, lender } = input;
+  let loan: Loan = input.carried?.loan ?? input.loan;
+  const doneKeys = new Set(input.carried?.doneKeys ?? []);
+  let opsSeq = input.carried?.opsSeq ?? 0;
+  const s: LoanStatus = input.carried?.state ?? {
     loanId: loan.loanId,
+    policyId: policy.id,
     status: 'active',
+    stage: 'none',
     currency: loan.currency,
     amountDue: loan.amountDue,
     outstanding: loan.amountDue,
     overpaid: 0,
     dueDate: loan.dueDate,
+    timezone: loan.borrower.timezone,
+    locale: loan.borrower.locale,
+    startedAt: iso(Date.now()),
+    variant: abVariant(loan.loanId),
+    optedOut: false,
+    numberBlocked: false,
+    pause: null,
     nextReminder: null,
+    horizon: '',
     messagesSent: [],
     skipped: [],
     failed: [],
     payments: [],
+    answers: [],
+    promises: [],
+    handedOver: [],
   };
 
-  setHandler(paymentReceivedSignal, (payment) => {
-    if (state.payments.some((p) => p.paymentId === payment.paymentId)) return; // webhook retry
-    state.payments.push(payment);
-    const left = state.outstanding - payment.amount;
-    state.outstanding = Math.max(0, left);
-    state.overpaid += Math.max(0, -left);
-    if (state.outstanding === 0 && state.status === 'active') {
-      state.status = 'paid';
-      state.nextReminder = null;
+  // Every change that can alter the plan bumps this; the main loop wakes and re-plans.
+  let version = 0;
+  const changed = () => {
+    version++;
+  };
+  const finished = () => s.status === 'paid' || s.status === 'closed' || s.status === 'unresolved';
+  const pendingOps: Array<{ kind: string; detail: Record<string, unknown> }> = [];
+  const handOver = (kind: string, detail: Record<string, unknown> = {}) => {
+    pendingOps.push({ kind, detail });
+    s.handedOver.push({ kind, at: iso(Date.now()) });
+    changed();
+  };
+  const pause = (kind: PauseKind, until?: number) => {
+    s.pause = { kind, since: iso(Date.now()), ...(until !== undefined ? { until: iso(until) } : {}) };
+    if (s.status === 'active') s.status = 'paused';
+    if (until === undefined) s.nextReminder = null; // re-planned at once by the loop; no stale answer meanwhile
+    changed();
+  };
+  const unpause = () => {
+    s.pause = null;
+    if (s.status === 'paused') s.status = 'active';
+    changed();
+  };
+  const settleIfPaid = () => {
+    if (s.outstanding === 0 && !finished()) {
+      s.status = 'paid';
+      s.pause = null;
+      s.nextReminder = null;
+      for (const p of s.promises) p.kept ??= true;
     }
+  };
+
+  // ---- Handlers, all registered before the first await ----
+
+  setHandler(paymentReceivedSignal, (payment) => {
+    if (s.payments.some((p) => p.paymentId === payment.paymentId)) return; // a webhook's retry
+    s.payments.push(payment);
+    const left = s.outstanding - payment.amount;
+    s.outstanding = Math.max(0, left);
+    s.overpaid += Math.max(0, -left);
+    settleIfPaid();
+    changed();
   });
-  setHandler(loanStatusQuery, () => state);
 
-  const settled = () => state.status !== 'active';
+  setHandler(borrowerAnswerSignal, (answer) => {
+    if (answer.answerId && s.answers.some((a) => a.answerId === answer.answerId)) return;
+    s.answers.push({ ...answer, receivedAt: iso(Date.now()) });
+    switch (answer.kind) {
+      case 'opt-out':
+        if (!s.optedOut) {
+          s.optedOut = true;
+          if (!finished()) handOver('opt-out');
+        }
+        break;
+      case 'dispute':
+        if (!finished()) pause('dispute');
+        handOver('dispute', { reason: answer.reason ?? null });
+        break;
+      case 'hardship':
+        if (!finished()) pause('hardship');
+        handOver('hardship', { note: answer.note ?? null });
+        break;
+      case 'callback':
+        handOver('callback', { note: answer.note ?? null });
+        break;
+      case 'wrong-number':
+        s.numberBlocked = true;
+        if (!finished()) pause('wrong-number');
+        handOver('wrong-number');
+        break;
+      case 'rating':
+        if (policy.gentleAfterHarshRating && answer.tone <= HARSH_TONE_AT_MOST) s.variant = 'gentle';
+        break;
+    }
+    changed();
+  });
 
-  for (const point of plan) {
-    if (settled()) break;
-    const action = pointAction(point, Date.now());
-    if (action === 'skip') {
-      state.skipped.push({ stage: point.stage, reason: 'its day had passed when the loan was started' });
+  setHandler(
+    promiseToPayUpdate,
+    ({ date }) => {
+      // Resume the morning after the promised date plus the grace period, if still unpaid.
+      const until = localInstantMs(date, policy.sendTime, s.timezone) + durationMs(policy.promiseToPay.grace);
+      s.promises.push({ date, madeAt: iso(Date.now()) });
+      pause('promise-to-pay', until);
+      return { pausedUntil: iso(until) };
+    },
+    {
+      validator: ({ date }) => {
+        if (finished()) throw new Error(`the loan is ${s.status}`);
+        if (!isRealDate(date)) throw new Error('date must be a real date YYYY-MM-DD');
+        const today = localDateOf(Date.now(), s.timezone);
+        const latest = localDateOf(Date.now() + durationMs(policy.promiseToPay.maxAhead), s.timezone);
+        if (date < today) throw new Error(`date ${date} is in the past`);
+        if (date > latest) throw new Error(`date ${date} is further ahead than the policy allows (${policy.promiseToPay.maxAhead})`);
+      },
+    },
+  );
+
+  setHandler(
+    resumeUpdate,
+    (_request) => {
+      unpause();
+      return { resumed: true as const };
+    },
+    {
+      validator: (_request) => {
+        if (!s.pause) throw new Error('the loan is not paused');
+        if (s.pause.kind === 'wrong-number' || s.pause.kind === 'undeliverable') {
+          throw new Error('the loan waits for a new phone number: change the contact instead');
+        }
+      },
+    },
+  );
+
+  setHandler(
+    changeContactUpdate,
+    (change) => {
+      const before = loan.borrower;
+      loan = { ...loan, borrower: { ...before, ...change } };
+      s.timezone = loan.borrower.timezone;
+      s.locale = loan.borrower.locale;
+      const changedFields = Object.keys(change).filter((k) => change[k as keyof ContactChange] !== undefined);
+      if (change.phone && change.phone !== before.phone) {
+        s.numberBlocked = false;
+        if (s.pause?.kind === 'wrong-number' || s.pause?.kind === 'undeliverable') unpause();
+      }
+      changed();
+      return { changed: changedFields };
+    },
+    {
+      validator: (change) => {
+        if (finished()) throw new Error(`the loan is ${s.status}`);
+        if (change.phone !== undefined && !E164.test(change.phone)) throw new Error('phone must be an E.164 number');
+        if (change.locale !== undefined && !SUPPORTED_LOCALES.includes(change.locale)) {
+          throw new Error(`locale must be one of ${SUPPORTED_LOCALES.join(', ')}`);
+        }
+        if (change.timezone !== undefined && !isValidTimeZone(change.timezone)) throw new Error('timezone is not a valid IANA time zone');
+        if (change.phone === undefined && change.locale === undefined && change.timezone === undefined) {
+          throw new Error('nothing to change');
+        }
+      },
+    },
+  );
+
+  setHandler(
+    changeTermsUpdate,
+    (change) => {
+      const paid = s.payments.reduce((sum, p) => sum + p.amount, 0);
+      if (change.amountDue !== undefined) {
+        s.amountDue = change.amountDue;
+        s.outstanding = Math.max(0, change.amountDue - paid);
+        s.overpaid = Math.max(0, paid - change.amountDue);
+      }
+      if (change.dueDate !== undefined) s.dueDate = change.dueDate;
+      loan = { ...loan, amountDue: s.amountDue, dueDate: s.dueDate };
+      settleIfPaid();
+      changed();
+      return { outstanding: s.outstanding, dueDate: s.dueDate };
+    },
+    {
+      validator: (change) => {
+        if (finished()) throw new Error(`the loan is ${s.status}`);
+        if (change.dueDate === undefined && change.amountDue === undefined) throw new Error('nothing to change');
+        if (change.dueDate !== undefined) {
+          if (!isRealDate(change.dueDate)) throw new Error('dueDate must be a real date YYYY-MM-DD');
+        }
+        if (change.amountDue !== undefined && (!Number.isSafeInteger(change.amountDue) || change.amountDue <= 0)) {
+          throw new Error('amountDue must be a positive integer in minor units');
+        }
+      },
+    },
+  );
+
+  setHandler(
+    closeLoanUpdate,
+    ({ reason }) => {
+      s.status = 'closed';
+      s.closedReason = reason;
+      s.pause = null;
+      s.nextReminder = null;
+      changed();
+      return { status: 'closed' as const };
+    },
+    {
+      validator: (_request) => {
+        if (finished()) throw new Error(`the loan is already ${s.status}`);
+      },
+    },
+  );
+
+  setHandler(loanStatusQuery, () => s);
+
+  // ---- Search attributes: kept current, written only when they change ----
+
+  let lastAttrs = '';
+  const publish = () => {
+    if (input.publishSearchAttributes === false) return;
+    const attrs = {
+      status: s.status,
+      stage: s.stage,
+      outstanding: s.outstanding,
+      due: s.dueDate,
+      next: s.nextReminder?.at ?? null,
+      pause: s.pause?.kind ?? 'none',
+    };
+    const key = JSON.stringify(attrs);
+    if (key === lastAttrs) return;
+    lastAttrs = key;
+    upsertSearchAttributes([
+      { key: LOAN_STATUS, value: s.status },
+      { key: LOAN_STAGE, value: s.stage },
+      { key: OUTSTANDING_AMOUNT, value: s.outstanding },
+      { key: LOAN_CURRENCY, value: s.currency },
+      { key: DUE_DATE, value: new Date(localInstantMs(s.dueDate, '00:00', s.timezone)) },
+      { key: NEXT_REMINDER_AT, value: s.nextReminder ? new Date(s.nextReminder.at) : null },
+      { key: POLICY_ID, value: s.policyId },
+      { key: PAUSE_REASON, value: s.pause?.kind ?? 'none' },
+    ]);
+  };
+
+  const flushOps = async () => {
+    while (pendingOps.length) {
+      const { kind, detail } = pendingOps.shift()!;
+      opsSeq++;
+      await operations.notifyOperations({
+        loanId: loan.loanId,
+        kind,
+        detail: { ...detail, outstanding: s.outstanding, currency: s.currency, status: s.status },
+        idempotencyKey: `${loan.loanId}:ops:${opsSeq}`,
+      });
+    }
+  };
+
+  const canText = () =>
+    !s.optedOut && !s.numberBlocked && (s.pause === null || s.pause.kind === 'promise-to-pay');
+
+  // ---- The loop: plan, sleep until the next reminder or a change, send ----
+
+  for (;;) {
+    await flushOps();
+    if (finished()) break;
+
+    const startedAt = Date.parse(s.startedAt);
+    const plan = expandPolicy(policy, { dueDate: s.dueDate, timezone: s.timezone, startedAt });
+    const horizon = horizonOf(policy, plan, { dueDate: s.dueDate, timezone: s.timezone, startedAt });
+    s.horizon = iso(horizon);
+    const now = Date.now();
+
+    let next: { point: PlannedPoint; at: number; why: string[] } | null = null;
+    if (canText()) {
+      const pausedUntil = s.pause?.until ? Date.parse(s.pause.until) : undefined;
+      const sent = s.messagesSent
+        .filter((m) => m.template !== 'thank-you')
+        .map((m) => ({ key: m.key, at: Date.parse(m.scheduledFor), overdue: OVERDUE_TEMPLATES.has(m.template) }));
+      const decision = decideNext(policy, plan, { done: doneKeys, sent, pausedUntil }, now, s.timezone);
+      for (const p of decision.skip) {
+        doneKeys.add(p.key);
+        s.skipped.push({ key: p.key, stage: p.stage, reason: 'its time passed while the loan could not be reminded' });
+      }
+      next = decision.next;
+      if (s.pause?.kind === 'promise-to-pay' && pausedUntil !== undefined && now >= pausedUntil) {
+        // The promise's date and grace have passed unpaid: the schedule resumes.
+        const promise = s.promises[s.promises.length - 1];
+        if (promise) promise.kept = false;
+        unpause();
+      }
+    }
+    s.nextReminder = next
+      ? { stage: next.point.stage, template: next.point.template, at: iso(next.at), why: next.why }
+      : null;
+
+    const allPointsDone = plan.every((p) => doneKeys.has(p.key));
+    if (allPointsDone && policy.afterLastPoint.handOver && !s.handedOver.some((h) => h.kind === 'schedule-exhausted')) {
+      handOver('schedule-exhausted');
       continue;
     }
-    state.nextReminder = { stage: point.stage, at: point.at };
-    if (action === 'wait') {
-      const paidBeforeIt = await condition(settled, Date.parse(point.at) - Date.now());
-      if (paidBeforeIt) break;
-    }
-    await send(point, state, input);
-  }
-  state.nextReminder = null;
+    publish();
 
-  if (!settled()) {
-    const horizonMs = Date.parse(plan[plan.length - 1].at) + (input.horizonDays ?? DEFAULT_HORIZON_DAYS) * 86_400_000;
-    const paidInTime = horizonMs > Date.now() && (await condition(settled, horizonMs - Date.now()));
-    if (!paidInTime) state.status = 'unresolved';
+    if (shouldContinueAsNew(input)) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof loanReminder>({
+        ...input,
+        carried: { state: s, loan, doneKeys: [...doneKeys], opsSeq },
+      });
+    }
+
+    // Waiting on a person (dispute, hardship, new number): no deadline but theirs.
+    const waitingOnPeople = s.pause !== null && s.pause.kind !== 'promise-to-pay';
+    // Wake for the next reminder, the end of a promise's pause, or the horizon, whichever is first.
+    const pauseEnds = s.pause?.until && Date.parse(s.pause.until) > now ? Date.parse(s.pause.until) : Infinity;
+    const wakeAt = Math.min(next ? next.at : horizon, pauseEnds);
+    if (!waitingOnPeople && !next && now >= horizon) {
+      s.status = 'unresolved';
+      break;
+    }
+    const seen = version;
+    const somethingChanged = () => version !== seen;
+    if (waitingOnPeople && !next) {
+      await condition(somethingChanged);
+      continue;
+    }
+    const woke = await condition(somethingChanged, Math.max(1, wakeAt - now));
+    if (woke || !next || Date.now() < next.at) continue;
+    // The reminder's time has come and nothing changed since it was planned.
+    if (finished() || !canText()) continue;
+    await sendReminder(next.point, next.at);
   }
-  log.info('Loan reminders finished', { loanId: loan.loanId, status: state.status });
-  return state;
+
+  s.nextReminder = null;
+  s.completedAt = iso(Date.now());
+  publish();
+  if (s.status === 'paid' && policy.thankYou) await sendThanks();
+  await flushOps();
+  await condition(allHandlersFinished);
+  log.info('Loan finished', { loanId: loan.loanId, status: s.status });
+  return s;
+
+  async function sendThanks(): Promise<void> {
+    const mayText = () => !s.optedOut && !s.numberBlocked;
+    if (!mayText()) return;
+    // Never at night: wait for the window, and give up if the borrower opts out meanwhile.
+    const at = nextWindowOpening(Date.now(), policy.window, s.timezone);
+    if (at > Date.now()) await condition(() => !mayText(), at - Date.now());
+    if (!mayText()) return;
+    const paid = s.payments.reduce((sum, p) => sum + p.amount, 0);
+    await deliver({ key: `thank-you@${s.dueDate}`, stage: 'thank-you', template: 'thank-you', requestedAt: at, overdue: false }, at, paid);
+  }
+
+  async function sendReminder(point: PlannedPoint, at: number): Promise<void> {
+    doneKeys.add(point.key);
+    await deliver(point, at, s.outstanding);
+  }
+
+  async function deliver(point: PlannedPoint, at: number, amount: number): Promise<void> {
+    const variant = s.variant;
+    const message = renderMessage({
+      template: point.template,
+      variant,
+      locale: loan.borrower.locale,
+      borrowerName: loan.borrower.name,
+      honorific: loan.borrower.honorific,
+      amount,
+      partlyPaid: point.template !== 'thank-you' && s.outstanding < s.amountDue,
+      currency: s.currency,
+      dueDate: s.dueDate,
+      lender,
+    });
+    try {
+      const receipt = await sms.sendSms({
+        to: loan.borrower.phone,
+        body: message.body,
+        loanId: loan.loanId,
+        stage: point.stage,
+        // From the loan and the plan, never the run: the same reminder always has the same key.
+        idempotencyKey: `${loan.loanId}:${point.key}`,
+        scheduledFor: iso(at),
+      });
+      s.messagesSent.push({
+        key: point.key,
+        stage: point.stage,
+        template: point.template,
+        variant,
+        locale: loan.borrower.locale,
+        requestedAt: iso(point.requestedAt),
+        scheduledFor: iso(at),
+        sentAt: receipt.sentAt,
+        segments: message.segments,
+        encoding: message.encoding,
+      });
+      if (point.template !== 'thank-you') s.stage = point.stage;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      const cause = err.cause;
+      const reason = cause?.message ?? err.message;
+      s.failed.push({ key: point.key, stage: point.stage, reason, at: iso(Date.now()) });
+      log.warn('Message could not be sent', { loanId: loan.loanId, stage: point.stage, reason });
+      if (cause instanceof ApplicationFailure && cause.type === 'InvalidPhoneNumber') {
+        // Retrying cannot help: stop texting this number until the loan system gives a new one.
+        s.numberBlocked = true;
+        doneKeys.delete(point.key); // may still go out, to a corrected number, while it is not stale
+        if (!finished()) pause('undeliverable');
+        handOver('undeliverable', { reason });
+      }
+    }
+  }
 }
 
-async function send(point: ReminderPoint, state: LoanStatus, input: LoanReminderInput): Promise<void> {
-  const { loan, lender } = input;
-  // Derived from the loan and the reminder, never the run: the same reminder always has the same key.
-  const idempotencyKey = `${loan.loanId}:${point.stage}:${point.localDate}`;
-  const body = renderReminder({
-    stage: point.stage,
-    locale: loan.borrower.locale,
-    borrowerName: loan.borrower.name,
-    outstanding: state.outstanding,
-    currency: loan.currency,
-    dueDate: loan.dueDate,
-    lender,
-  });
-  try {
-    const receipt = await sms.sendSms({
-      to: loan.borrower.phone,
-      body,
-      loanId: loan.loanId,
-      stage: point.stage,
-      idempotencyKey,
-      scheduledFor: point.at,
-    });
-    state.messagesSent.push({ stage: point.stage, scheduledFor: point.at, sentAt: receipt.sentAt, idempotencyKey });
-  } catch (err) {
-    if (!(err instanceof ActivityFailure)) throw err;
-    const reason = err.cause?.message ?? err.message;
-    log.warn('Reminder could not be sent', { loanId: loan.loanId, stage: point.stage, reason });
-    state.failed.push({ stage: point.stage, reason });
-  }
+function shouldContinueAsNew(input: LoanReminderInput): boolean {
+  const info = workflowInfo();
+  if (info.continueAsNewSuggested) return true;
+  return input.continueAsNewAfterEvents !== undefined && info.historyLength > input.continueAsNewAfterEvents;
 }

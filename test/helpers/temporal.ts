@@ -7,7 +7,11 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { temporalCliPath, testServerPath } from '../../src/temporal/binaries';
+import { FileOperationsQueue } from '../../src/operations/queue';
+import { parsePolicy, type Policy, type PolicyInput } from '../../src/domain/policy';
+import { PolicyRegistry } from '../../src/policies/registry';
 import { OutboxProvider } from '../../src/sms/outbox';
+import { LOAN_SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 import type { OutgoingSms, SmsProvider, SmsReceipt } from '../../src/sms/provider';
 
 let runtimeInstalled = false;
@@ -28,7 +32,10 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
 export async function devServerEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: temporalCliPath() } },
+    server: {
+      executable: { type: 'existing-path', path: temporalCliPath() },
+      searchAttributes: [...LOAN_SEARCH_ATTRIBUTES],
+    },
   });
 }
 
@@ -80,4 +87,16 @@ export class RecordingProvider implements SmsProvider {
 /** The borrower's calendar date `days` from the given instant. */
 export function localDate(nowMs: number, timezone: string, days: number): string {
   return DateTime.fromMillis(nowMs, { zone: timezone }).plus({ days }).toISODate() as string;
+}
+
+export const POLICIES = PolicyRegistry.load(join(__dirname, '..', '..', 'policies'));
+export const DEFAULT_POLICY: Policy = POLICIES.get('default')!;
+
+/** The default policy with some fields replaced, validated as a policy file would be. */
+export function policyWith(changes: Partial<PolicyInput>): Policy {
+  return parsePolicy({ ...DEFAULT_POLICY, ...changes });
+}
+
+export function tempOperations(): FileOperationsQueue {
+  return new FileOperationsQueue(join(mkdtempSync(join(tmpdir(), 'loan-reminders-ops-')), 'operations.jsonl'));
 }

@@ -1,0 +1,61 @@
+// Local time for the borrower: wall-clock instants in their time zone and the sending window.
+import { DateTime, Duration } from 'luxon';
+
+export interface SendingWindow {
+  /** HH:mm local time the window opens. */
+  start: string;
+  /** HH:mm local time it closes (exclusive); "24:00" for midnight. */
+  end: string;
+}
+
+export function isValidTimeZone(timezone: string): boolean {
+  return DateTime.now().setZone(timezone).isValid;
+}
+
+function setHm(day: DateTime, hm: string): DateTime {
+  if (hm === '24:00') return day.startOf('day').plus({ days: 1 });
+  // A wall-clock time skipped by a daylight-saving change resolves to the first moment after it.
+  return day.set({ hour: Number(hm.slice(0, 2)), minute: Number(hm.slice(3)), second: 0, millisecond: 0 });
+}
+
+/** `hm` on the borrower's calendar day `localDate`, as epoch milliseconds. */
+export function localInstantMs(localDate: string, hm: string, timezone: string): number {
+  const day = DateTime.fromISO(localDate, { zone: timezone });
+  if (!day.isValid) throw new RangeError(`invalid date "${localDate}" or time zone "${timezone}"`);
+  return setHm(day, hm).toMillis();
+}
+
+/** The borrower's calendar date at an instant. */
+export function localDateOf(ms: number, timezone: string): string {
+  return DateTime.fromMillis(ms, { zone: timezone }).toISODate() as string;
+}
+
+/** Adds the calendar part of a duration (years, months, weeks, days) to a local date. */
+export function addCalendar(localDate: string, duration: Duration, timezone: string): string {
+  const { years = 0, months = 0, weeks = 0, days = 0 } = duration.toObject();
+  return DateTime.fromISO(localDate, { zone: timezone }).plus({ years, months, weeks, days }).toISODate() as string;
+}
+
+/** The clock part of a duration (hours, minutes, seconds) in milliseconds. */
+export function clockMs(duration: Duration): number {
+  const { hours = 0, minutes = 0, seconds = 0, milliseconds = 0 } = duration.toObject();
+  return ((hours * 60 + minutes) * 60 + seconds) * 1000 + milliseconds;
+}
+
+export function isInWindow(ms: number, window: SendingWindow, timezone: string): boolean {
+  const local = DateTime.fromMillis(ms, { zone: timezone });
+  return ms >= setHm(local, window.start).toMillis() && ms < setHm(local, window.end).toMillis();
+}
+
+/** The first instant at or after `ms` inside the sending window, in the borrower's time zone. */
+export function nextWindowOpening(ms: number, window: SendingWindow, timezone: string): number {
+  const local = DateTime.fromMillis(ms, { zone: timezone });
+  const opens = setHm(local, window.start).toMillis();
+  if (ms < opens) return opens;
+  if (ms < setHm(local, window.end).toMillis()) return ms;
+  return setHm(local.startOf('day').plus({ days: 1 }), window.start).toMillis();
+}
+
+export function formatLocal(ms: number, timezone: string): string {
+  return DateTime.fromMillis(ms, { zone: timezone }).toFormat("yyyy-MM-dd HH:mm ZZZZ");
+}
