@@ -43,9 +43,13 @@ export function createApp({ client, taskQueue, lender, policies, log }: AppDeps)
     const { policyId = DEFAULT_POLICY_ID, ...loan } = createLoanSchema.parse(req.body);
     const policy = policies.get(policyId);
     if (!policy) {
-      throw new ProblemError(400, 'Invalid request', 'invalid policyId', [
-        { field: 'policyId', message: `unknown policy; known: ${policies.ids().join(', ')}` },
-      ], 'urn:loan-reminders:problem:validation');
+      throw new ProblemError(
+        400,
+        'Invalid request',
+        'invalid policyId',
+        [{ field: 'policyId', message: `unknown policy; known: ${policies.ids().join(', ')}` }],
+        'urn:loan-reminders:problem:validation',
+      );
     }
     const workflowId = workflowIdForLoan(loan.loanId);
     const input: LoanReminderInput = { loan, lender, policy };

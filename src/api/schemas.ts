@@ -33,7 +33,10 @@ export const createLoanSchema = z
       .string()
       .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
       .refine((d) => DateTime.fromISO(d).isValid, 'must be a real calendar date'),
-    policyId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be a policy id such as default').optional(),
+    policyId: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be a policy id such as default')
+      .optional(),
   })
   .strict();
 

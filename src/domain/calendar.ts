@@ -57,5 +57,5 @@ export function nextWindowOpening(ms: number, window: SendingWindow, timezone: s
 }
 
 export function formatLocal(ms: number, timezone: string): string {
-  return DateTime.fromMillis(ms, { zone: timezone }).toFormat("yyyy-MM-dd HH:mm ZZZZ");
+  return DateTime.fromMillis(ms, { zone: timezone }).toFormat('yyyy-MM-dd HH:mm ZZZZ');
 }

@@ -159,7 +159,9 @@ export function placeSend(
         .sort((a, b) => a - b);
       if (counted.length >= cap.max) {
         at = counted[counted.length - cap.max] + ms(cap.per);
-        why.push(`cap of ${cap.max} per ${cap.per}${cap.scope === 'overdue' ? ' while overdue' : ''}: moved to ${formatLocal(at, timezone)}`);
+        why.push(
+          `cap of ${cap.max} per ${cap.per}${cap.scope === 'overdue' ? ' while overdue' : ''}: moved to ${formatLocal(at, timezone)}`,
+        );
       }
     }
     const opening = nextWindowOpening(at, policy.window, timezone);
@@ -190,7 +192,13 @@ export function forecast(policy: Policy, plan: readonly PlannedPoint[], now: num
     const { skip, next } = decideNext(policy, plan, { done, sent }, clock, timezone);
     for (const p of skip) done.add(p.key);
     if (!next) break;
-    items.push({ stage: next.point.stage, template: next.point.template, key: next.point.key, requestedAt: next.point.requestedAt, at: next.at });
+    items.push({
+      stage: next.point.stage,
+      template: next.point.template,
+      key: next.point.key,
+      requestedAt: next.point.requestedAt,
+      at: next.at,
+    });
     done.add(next.point.key);
     sent.push({ key: next.point.key, at: next.at, overdue: next.point.overdue });
     clock = next.at;

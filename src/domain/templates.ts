@@ -113,13 +113,18 @@ const CORE: Record<Locale, Record<TemplateId, { standard: Core; gentle: Core }>>
         `${enAmount(v)} to ${v.lender}, due on ${v.date}, is still open. A member of our team will reach out to help you find a way forward.`,
     },
     'thank-you': {
-      standard: (v) => `your loan with ${v.lender}, due on ${v.date}, is fully repaid (last payment confirmed: ${v.amount}). Thank you!`,
-      gentle: (v) => `your loan with ${v.lender}, due on ${v.date}, is fully repaid (last payment confirmed: ${v.amount}). Thank you for your trust!`,
+      standard: (v) =>
+        `your loan with ${v.lender}, due on ${v.date}, is fully repaid (last payment confirmed: ${v.amount}). Thank you!`,
+      gentle: (v) =>
+        `your loan with ${v.lender}, due on ${v.date}, is fully repaid (last payment confirmed: ${v.amount}). Thank you for your trust!`,
     },
   },
 };
 
-const FRAME: Record<Locale, { open: (n: string) => string; contact: (p: string) => string; close: Record<Variant, string>; optOut: string }> = {
+const FRAME: Record<
+  Locale,
+  { open: (n: string) => string; contact: (p: string) => string; close: Record<Variant, string>; optOut: string }
+> = {
   'zh-CN': {
     open: (n) => `尊敬的${n}，您好！`,
     contact: (p) => `如有疑问，请拨打我们的客服热线：${p}。`,
@@ -129,7 +134,11 @@ const FRAME: Record<Locale, { open: (n: string) => string; contact: (p: string) 
   'en-US': {
     open: (n) => `Dear ${n}, `,
     contact: (p) => ` Questions? Call us at ${p}.`,
-    close: { A: ' Thank you!', B: ' If you have already paid, please ignore this message. Thank you!', gentle: ' Take care!' },
+    close: {
+      A: ' Thank you!',
+      B: ' If you have already paid, please ignore this message. Thank you!',
+      gentle: ' Take care!',
+    },
     optOut: ' Reply STOP to opt out.',
   },
 };
@@ -147,10 +156,6 @@ export function renderMessage(f: MessageFacts): RenderedMessage {
   const core = CORE[f.locale][f.template][f.variant === 'gentle' ? 'gentle' : 'standard'](vars);
   const isThanks = f.template === 'thank-you';
   const body =
-    frame.open(vars.name) +
-    core +
-    frame.contact(vars.phone) +
-    (isThanks ? '' : frame.close[f.variant]) +
-    frame.optOut;
+    frame.open(vars.name) + core + frame.contact(vars.phone) + (isThanks ? '' : frame.close[f.variant]) + frame.optOut;
   return { body, ...smsSegments(body) };
 }

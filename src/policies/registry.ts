@@ -12,7 +12,9 @@ export class PolicyRegistry {
 
   static load(dir: string): PolicyRegistry {
     const policies = new Map<string, Policy>();
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+    for (const file of readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()) {
       const path = join(dir, file);
       let policy: Policy;
       try {
@@ -24,7 +26,8 @@ export class PolicyRegistry {
             : String(err);
         throw new Error(`invalid policy ${path}: ${detail}`);
       }
-      if (`${policy.id}.json` !== file) throw new Error(`invalid policy ${path}: id "${policy.id}" must match the file name`);
+      if (`${policy.id}.json` !== file)
+        throw new Error(`invalid policy ${path}: id "${policy.id}" must match the file name`);
       policies.set(policy.id, policy);
     }
     if (!policies.has(DEFAULT_POLICY_ID)) throw new Error(`no ${DEFAULT_POLICY_ID}.json policy in ${dir}`);

@@ -11,6 +11,7 @@ import {
   defineSignal,
   defineUpdate,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -287,7 +288,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         const today = localDateOf(Date.now(), s.timezone);
         const latest = localDateOf(Date.now() + durationMs(policy.promiseToPay.maxAhead), s.timezone);
         if (date < today) throw new Error(`date ${date} is in the past`);
-        if (date > latest) throw new Error(`date ${date} is further ahead than the policy allows (${policy.promiseToPay.maxAhead})`);
+        if (date > latest)
+          throw new Error(`date ${date} is further ahead than the policy allows (${policy.promiseToPay.maxAhead})`);
       },
     },
   );
@@ -330,7 +332,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         if (change.locale !== undefined && !SUPPORTED_LOCALES.includes(change.locale)) {
           throw new Error(`locale must be one of ${SUPPORTED_LOCALES.join(', ')}`);
         }
-        if (change.timezone !== undefined && !isValidTimeZone(change.timezone)) throw new Error('timezone is not a valid IANA time zone');
+        if (change.timezone !== undefined && !isValidTimeZone(change.timezone))
+          throw new Error('timezone is not a valid IANA time zone');
         if (change.phone === undefined && change.locale === undefined && change.timezone === undefined) {
           throw new Error('nothing to change');
         }
@@ -427,8 +430,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     }
   };
 
-  const canText = () =>
-    !s.optedOut && !s.numberBlocked && (s.pause === null || s.pause.kind === 'promise-to-pay');
+  const canText = () => !s.optedOut && !s.numberBlocked && (s.pause === null || s.pause.kind === 'promise-to-pay');
 
   // ---- The loop: plan, sleep until the next reminder or a change, send ----
 
@@ -458,6 +460,9 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         // The promise's date and grace have passed unpaid: the schedule resumes.
         const promise = s.promises[s.promises.length - 1];
         if (promise) promise.kept = false;
+        // Added after v1: a broken promise is worth a person's attention. Loans that were already
+        // past this point when the change shipped replay without it.
+        if (patched('handover-on-broken-promise')) handOver('promise-broken', { date: promise?.date ?? null });
         unpause();
       }
     }
@@ -470,6 +475,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       handOver('schedule-exhausted');
       continue;
     }
+    // Hand-overs asked for while an activity ran go out before the loan sleeps again.
+    if (pendingOps.length) continue;
     publish();
 
     if (shouldContinueAsNew(input)) {
@@ -519,7 +526,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     if (at > Date.now()) await condition(() => !mayText(), at - Date.now());
     if (!mayText()) return;
     const paid = s.payments.reduce((sum, p) => sum + p.amount, 0);
-    await deliver({ key: `thank-you@${s.dueDate}`, stage: 'thank-you', template: 'thank-you', requestedAt: at, overdue: false }, at, paid);
+    await deliver(
+      { key: `thank-you@${s.dueDate}`, stage: 'thank-you', template: 'thank-you', requestedAt: at, overdue: false },
+      at,
+      paid,
+    );
   }
 
   async function sendReminder(point: PlannedPoint, at: number): Promise<void> {

@@ -8,7 +8,14 @@ import type { Express } from 'express';
 import { createActivities } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { createLogger } from '../../src/log';
-import { devServerEnv, localDate, RecordingProvider, workflowBundle } from '../helpers/temporal';
+import {
+  devServerEnv,
+  localDate,
+  POLICIES,
+  RecordingProvider,
+  tempOperations,
+  workflowBundle,
+} from '../helpers/temporal';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
@@ -23,14 +30,14 @@ beforeAll(async () => {
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ sms }),
+    activities: createActivities({ sms, operations: tempOperations() }),
   });
   running = worker.run();
   app = createApp({
     client: env.client,
     taskQueue,
     lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
-    sendTime: '10:00',
+    policies: POLICIES,
     log: createLogger('silent'),
   });
 });
@@ -41,13 +48,31 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-function newLoan(dueInDays = 14) {
+/** A time zone where it is now daytime, so a thank-you message need not wait for the morning. */
+function daytimeZone(): string {
+  const zones = [
+    'Asia/Shanghai',
+    'Europe/Berlin',
+    'America/New_York',
+    'America/Los_Angeles',
+    'Pacific/Auckland',
+    'Asia/Kolkata',
+  ];
+  return zones.find((z) => {
+    const hour = Number(
+      new Intl.DateTimeFormat('en-GB', { timeZone: z, hour: '2-digit', hourCycle: 'h23' }).format(new Date()),
+    );
+    return hour >= 9 && hour < 20;
+  })!;
+}
+
+function newLoan(dueInDays = 14, timezone = 'Asia/Shanghai') {
   return {
     loanId: `L-${randomUUID().slice(0, 8)}`,
-    borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN', timezone: 'Asia/Shanghai' },
+    borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN', timezone },
     amountDue: 500000,
     currency: 'CNY',
-    dueDate: localDate(Date.now(), 'Asia/Shanghai', dueInDays),
+    dueDate: localDate(Date.now(), timezone, dueInDays),
   };
 }
 
@@ -67,7 +92,16 @@ describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
     const created = await request(app).post('/v1/loans').send(loan).expect(201);
     expect(created.headers.location).toBe(`/v1/loans/${loan.loanId}`);
     expect(created.body).toMatchObject({ loanId: loan.loanId, workflowId: `loan-${loan.loanId}`, status: 'active' });
-    expect(created.body.schedule.map((p: { stage: string }) => p.stage)).toEqual(['pre-due', 'due', 'overdue']);
+    expect(created.body.policyId).toBe('default');
+    expect(created.body.schedule.map((p: { stage: string }) => p.stage)).toEqual([
+      'pre-due',
+      'due',
+      'overdue',
+      'overdue-weekly',
+      'overdue-weekly',
+      'overdue-weekly',
+      'final-notice',
+    ]);
 
     const description = await env.client.workflow.getHandle(`loan-${loan.loanId}`).describe();
     expect(description.status.name).toBe('RUNNING');
@@ -116,6 +150,7 @@ describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
     ['date', (l: ReturnType<typeof newLoan>) => ({ ...l, dueDate: '2024-02-30' }), 'dueDate'],
     ['currency', (l: ReturnType<typeof newLoan>) => ({ ...l, currency: 'XXY' }), 'currency'],
     ['unknown field', (l: ReturnType<typeof newLoan>) => ({ ...l, amount: 1 }), '(body)'],
+    ['policy', (l: ReturnType<typeof newLoan>) => ({ ...l, policyId: 'no-such-policy' }), 'policyId'],
   ])('rejects a bad %s with a problem naming the field, and starts nothing', async (_what, spoil, field) => {
     const loan = newLoan();
     const res = await request(app).post('/v1/loans').send(spoil(loan)).expect(400);
@@ -135,9 +170,36 @@ describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
   });
 });
 
+describe('search attributes', () => {
+  it('lets operations filter loans by status, amount and next reminder, with no personal data in them', async () => {
+    const big = { ...newLoan(), amountDue: 900000 };
+    const small = { ...newLoan(), amountDue: 1000 };
+    await request(app).post('/v1/loans').send(big).expect(201);
+    await request(app).post('/v1/loans').send(small).expect(201);
+    const ids = [big.loanId, small.loanId].map((id) => `'loan-${id}'`).join(', ');
+    const query = `LoanStatus = 'active' AND OutstandingAmount > 100000 AND WorkflowId IN (${ids})`;
+    const found: string[] = [];
+    for (let i = 0; i < 50 && found.length === 0; i++) {
+      for await (const w of env.client.workflow.list({ query })) found.push(w.workflowId);
+      if (found.length === 0) await new Promise((r) => setTimeout(r, 200)); // visibility is eventually consistent
+    }
+    expect(found).toEqual([`loan-${big.loanId}`]);
+    const description = await env.client.workflow.getHandle(`loan-${big.loanId}`).describe();
+    const attrs = description.searchAttributes;
+    expect(attrs).toMatchObject({
+      LoanStatus: ['active'],
+      LoanStage: ['none'],
+      PolicyId: ['default'],
+      PauseReason: ['none'],
+    });
+    expect(attrs.NextReminderAt).toHaveLength(1);
+    expect(JSON.stringify(attrs)).not.toMatch(/13800138000|张先生/);
+  });
+});
+
 describe('POST /v1/loans/:loanId/payments', () => {
   it('counts a payment once however often it arrives, and a payment in full completes the loan', async () => {
-    const loan = newLoan();
+    const loan = newLoan(14, daytimeZone());
     await request(app).post('/v1/loans').send(loan).expect(201);
     const part = { paymentId: 'P-1', amount: 100000, paidAt: '2024-10-29T08:00:00Z' };
     await request(app).post(`/v1/loans/${loan.loanId}/payments`).send(part).expect(202);
@@ -161,7 +223,8 @@ describe('POST /v1/loans/:loanId/payments', () => {
       .send({ paymentId: 'P-3', amount: 1, paidAt: '2024-10-30T09:00:00Z' })
       .expect(409);
     expect(late.body.title).toBe('Loan closed');
-    expect(sms.sent.filter((m) => m.loanId === loan.loanId)).toEqual([]);
+    // No reminder was due yet; the only message is the thank-you, sent at once in the borrower's daytime.
+    expect(sms.sent.filter((m) => m.loanId === loan.loanId).map((m) => m.stage)).toEqual(['thank-you']);
   });
 
   it('rejects a malformed payment naming the field, and a payment for an unknown loan with 404', async () => {

@@ -1,75 +1,272 @@
 import fc from 'fast-check';
-import { DateTime } from 'luxon';
+import { DateTime, Duration } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_WINDOW, planReminders, pointAction } from '../../src/domain/schedule';
+import { isInWindow, nextWindowOpening } from '../../src/domain/calendar';
+import { parsePolicy, type Policy } from '../../src/domain/policy';
+import { decideNext, expandPolicy, forecast, placeSend, type SentReminder } from '../../src/domain/schedule';
+import { DEFAULT_POLICY } from '../helpers/temporal';
 
-describe('planReminders', () => {
-  it("plans the brief's example loan a week before, on, and the day after its due date at 10:00 Shanghai time", () => {
-    const plan = planReminders('2024-10-30', 'Asia/Shanghai');
-    expect(plan.map((p) => [p.stage, p.localDate, p.at])).toEqual([
-      ['pre-due', '2024-10-23', '2024-10-23T02:00:00.000Z'],
-      ['due', '2024-10-30', '2024-10-30T02:00:00.000Z'],
-      ['overdue', '2024-10-31', '2024-10-31T02:00:00.000Z'],
+const SHANGHAI = 'Asia/Shanghai';
+const utc = (ms: number) => new Date(ms).toISOString();
+
+describe('the default policy for the brief’s example loan (due 2024-10-30, Shanghai)', () => {
+  const startedAt = Date.parse('2024-10-01T00:00:00Z');
+  const plan = expandPolicy(DEFAULT_POLICY, { dueDate: '2024-10-30', timezone: SHANGHAI, startedAt });
+
+  it('plans 10-23, 10-30 and 10-31 at 10:00, then weekly, then a final notice', () => {
+    expect(plan.map((p) => [p.stage, utc(p.requestedAt)])).toEqual([
+      ['pre-due', '2024-10-23T02:00:00.000Z'],
+      ['due', '2024-10-30T02:00:00.000Z'],
+      ['overdue', '2024-10-31T02:00:00.000Z'],
+      ['overdue-weekly', '2024-11-07T02:00:00.000Z'],
+      ['overdue-weekly', '2024-11-14T02:00:00.000Z'],
+      ['overdue-weekly', '2024-11-21T02:00:00.000Z'],
+      ['final-notice', '2024-11-28T02:00:00.000Z'],
     ]);
-    expect(plan.every((p) => p.latest.endsWith('T13:00:00.000Z'))).toBe(true); // 21:00 in Shanghai
+    expect(new Set(plan.map((p) => p.key)).size).toBe(plan.length);
   });
 
-  it('keeps the local send time across a daylight-saving change', () => {
-    // New York moves to summer time on 2025-03-09; a week before is still winter time.
-    const plan = planReminders('2025-03-10', 'America/New_York', '09:30');
-    expect(plan.map((p) => p.at)).toEqual([
-      '2025-03-03T14:30:00.000Z',
-      '2025-03-10T13:30:00.000Z',
-      '2025-03-11T13:30:00.000Z',
-    ]);
+  it('forecasts every point at its planned time: the defaults never push each other', () => {
+    expect(forecast(DEFAULT_POLICY, plan, startedAt, SHANGHAI).map((f) => f.at)).toEqual(
+      plan.map((p) => p.requestedAt),
+    );
+  });
+});
+
+describe('decideNext', () => {
+  const plan = expandPolicy(DEFAULT_POLICY, { dueDate: '2024-10-30', timezone: SHANGHAI, startedAt: 0 });
+  const none = { done: new Set<string>(), sent: [] as SentReminder[] };
+
+  it('waits for the first point', () => {
+    const { next, skip } = decideNext(DEFAULT_POLICY, plan, none, Date.parse('2024-10-20T00:00:00Z'), SHANGHAI);
+    expect(skip).toEqual([]);
+    expect(next?.point.stage).toBe('pre-due');
+    expect(utc(next!.at)).toBe('2024-10-23T02:00:00.000Z');
   });
 
-  it('moves a send time skipped by the spring-forward gap later, never earlier', () => {
-    const [, due] = planReminders('2025-03-30', 'Europe/Berlin', '02:30', { opens: '02:00', closes: '21:00' });
-    expect(due.at).toBe('2025-03-30T01:30:00.000Z'); // 03:30 summer time, the first moment that exists
+  it('sends the latest missed point late (within 3 days) and skips the older ones', () => {
+    const now = Date.parse('2024-11-01T05:00:00Z'); // 13:00 Shanghai, the day after the overdue point
+    const { next, skip } = decideNext(DEFAULT_POLICY, plan, none, now, SHANGHAI);
+    expect(skip.map((p) => p.stage)).toEqual(['pre-due', 'due']);
+    expect(next?.point.stage).toBe('overdue');
+    expect(next!.at).toBe(now);
+    expect(next!.why).toContain('late: sent as soon as allowed');
   });
 
-  it('refuses a send time outside the sending window and a date that does not exist', () => {
-    expect(() => planReminders('2024-10-30', 'Asia/Shanghai', '22:00')).toThrow(/outside the sending window/);
-    expect(() => planReminders('2024-02-30', 'Asia/Shanghai')).toThrow(/invalid due date/);
-    expect(() => planReminders('2024-10-30', 'Mars/Olympus')).toThrow(/time zone/);
+  it('skips a missed point older than maxLateness and waits for the next one', () => {
+    const now = Date.parse('2024-11-04T05:00:00Z'); // 4 days after the overdue point
+    const { next, skip } = decideNext(DEFAULT_POLICY, plan, none, now, SHANGHAI);
+    expect(skip.map((p) => p.stage)).toEqual(['pre-due', 'due', 'overdue']);
+    expect(next?.point.stage).toBe('overdue-weekly');
+    expect(utc(next!.at)).toBe('2024-11-07T02:00:00.000Z');
   });
 
-  it('for any time zone, date and send time in the window: points are in order, inside the window, at the local send time', () => {
-    const zones = Intl.supportedValuesOf('timeZone');
+  it('moves a late send at night to the next morning', () => {
+    const now = Date.parse('2024-10-31T14:00:00Z'); // 22:00 Shanghai
+    const { next } = decideNext(DEFAULT_POLICY, plan, none, now, SHANGHAI);
+    expect(utc(next!.at)).toBe('2024-11-01T00:00:00.000Z'); // 08:00
+    expect(next!.why.at(-1)).toMatch(/outside 08:00-21:00: moved to 2024-11-01 08:00/);
+  });
+
+  it('holds to the overdue cap: one per 7 days once overdue', () => {
+    const sent = [{ key: 'x', at: Date.parse('2024-11-02T02:00:00Z'), overdue: true }];
+    const done = new Set(plan.slice(0, 3).map((p) => p.key));
+    const { next } = decideNext(DEFAULT_POLICY, plan, { done, sent }, Date.parse('2024-11-03T00:00:00Z'), SHANGHAI);
+    expect(next?.point.stage).toBe('overdue-weekly');
+    expect(utc(next!.at)).toBe('2024-11-09T02:00:00.000Z'); // 7 days after the last overdue message
+    expect(next!.why.join(' ')).toMatch(/cap of 1 per P7D while overdue/);
+  });
+
+  it('never sends before a pause ends', () => {
+    const pausedUntil = Date.parse('2024-10-25T03:30:00Z');
+    const { next } = decideNext(
+      DEFAULT_POLICY,
+      plan,
+      { ...none, pausedUntil },
+      Date.parse('2024-10-20T00:00:00Z'),
+      SHANGHAI,
+    );
+    expect(next?.point.stage).toBe('pre-due');
+    expect(next!.at).toBe(pausedUntil);
+  });
+});
+
+describe('the sending window', () => {
+  it('opens at start, closes at end, and handles a spring-forward day', () => {
+    const w = { start: '08:00', end: '21:00' };
+    expect(utc(nextWindowOpening(Date.parse('2024-10-30T23:30:00Z'), w, SHANGHAI))).toBe('2024-10-31T00:00:00.000Z');
+    expect(isInWindow(Date.parse('2024-10-30T12:59:59Z'), w, SHANGHAI)).toBe(true);
+    expect(isInWindow(Date.parse('2024-10-30T13:00:00Z'), w, SHANGHAI)).toBe(false);
+    // Berlin springs forward at 02:00 on 2025-03-30: a window opening at 02:30 opens at 03:30.
+    const early = { start: '02:30', end: '21:00' };
+    expect(utc(nextWindowOpening(Date.parse('2025-03-29T23:00:00Z'), early, 'Europe/Berlin'))).toBe(
+      '2025-03-30T01:30:00.000Z',
+    );
+  });
+});
+
+// ---- Properties over random policies, time zones and dates ----
+
+const ZONES = [
+  'Asia/Shanghai',
+  'America/New_York',
+  'America/Los_Angeles',
+  'Europe/Berlin',
+  'Europe/London',
+  'Australia/Sydney',
+  'Australia/Lord_Howe', // a 30-minute DST shift
+  'America/Santiago',
+  'Asia/Kolkata',
+  'Pacific/Chatham',
+  'America/St_Johns',
+  'UTC',
+];
+const hm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+
+const arbPolicy: fc.Arbitrary<Policy> = fc
+  .record({
+    start: fc.integer({ min: 0, max: 12 * 60 }),
+    length: fc.integer({ min: 60, max: 12 * 60 }),
+    sendOffset: fc.nat(),
+    offsets: fc.uniqueArray(fc.integer({ min: -30, max: 30 }), { minLength: 1, maxLength: 6 }),
+    hours: fc.array(fc.integer({ min: -12, max: 12 }), { minLength: 6, maxLength: 6 }),
+    repeat: fc.option(fc.record({ every: fc.integer({ min: 1, max: 14 }), maxCount: fc.integer({ min: 1, max: 5 }) })),
+    caps: fc.array(
+      fc.record({
+        max: fc.integer({ min: 1, max: 3 }),
+        perHours: fc.integer({ min: 1, max: 24 * 10 }),
+        scope: fc.constantFrom('any' as const, 'overdue' as const),
+      }),
+      { maxLength: 3 },
+    ),
+  })
+  .map((r) => {
+    const end = Math.min(r.start + r.length, 24 * 60);
+    return parsePolicy({
+      id: 'random',
+      sendTime: hm(r.start + (r.sendOffset % (end - r.start))),
+      window: { start: hm(r.start), end: end === 1440 ? '24:00' : hm(end) },
+      points: [...r.offsets]
+        .sort((a, b) => a - b)
+        .map((d, i) => ({
+          stage: `p${i}`,
+          offset: Duration.fromObject({ days: d, hours: r.hours[i] }).toISO(),
+          template: d < 0 ? 'pre-due' : d === 0 ? 'due' : 'overdue',
+        })),
+      ...(r.repeat
+        ? {
+            overdueRepeat: {
+              stage: 'rep',
+              every: `P${r.repeat.every}D`,
+              maxCount: r.repeat.maxCount,
+              template: 'overdue-followup',
+            },
+          }
+        : {}),
+      caps: r.caps.map((c) => ({ max: c.max, per: `PT${c.perHours}H`, scope: c.scope })),
+    });
+  });
+
+const arbDue = fc
+  .date({ min: new Date('2001-01-01'), max: new Date('2059-12-31'), noInvalidDate: true })
+  .map((d) => d.toISOString().slice(0, 10));
+
+function localHm(ms: number, zone: string): string {
+  return DateTime.fromMillis(ms, { zone }).toFormat('HH:mm');
+}
+
+function insideWindow(ms: number, p: Policy, zone: string): boolean {
+  const t = localHm(ms, zone);
+  return t >= p.window.start && (p.window.end === '24:00' || t < p.window.end);
+}
+
+function capsHold(p: Policy, sends: Array<{ at: number; overdue: boolean }>): boolean {
+  return sends.every((s, i) =>
+    p.caps.every((cap) => {
+      if (cap.scope === 'overdue' && !s.overdue) return true;
+      const per = Duration.fromISO(cap.per).as('milliseconds');
+      const inWindow = sends.slice(0, i + 1).filter((o) => (cap.scope === 'any' || o.overdue) && o.at > s.at - per);
+      return inWindow.length <= cap.max;
+    }),
+  );
+}
+
+describe('schedule properties (1,000 random policies, zones with DST, due dates)', () => {
+  it('a forecast never sends outside the window, never breaks a cap, never before its point, in order', () => {
+    fc.assert(
+      fc.property(arbPolicy, fc.constantFrom(...ZONES), arbDue, (policy, zone, dueDate) => {
+        const startedAt = DateTime.fromISO(dueDate, { zone }).minus({ days: 40 }).toMillis();
+        const plan = expandPolicy(policy, { dueDate, timezone: zone, startedAt });
+        const items = forecast(policy, plan, startedAt, zone);
+        // Caps may push points so far that later ones go stale; but the first always goes, none twice.
+        expect(items.length).toBeGreaterThanOrEqual(1);
+        expect(new Set(items.map((it) => it.key)).size).toBe(items.length);
+        for (const [i, item] of items.entries()) {
+          expect(insideWindow(item.at, policy, zone)).toBe(true);
+          expect(item.at).toBeGreaterThanOrEqual(item.requestedAt);
+          if (i > 0) expect(item.at).toBeGreaterThanOrEqual(items[i - 1].at);
+        }
+        const overdue = new Map(plan.map((p) => [p.key, p.overdue]));
+        expect(
+          capsHold(
+            policy,
+            items.map((it) => ({ at: it.at, overdue: overdue.get(it.key)! })),
+          ),
+        ).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('placing one reminder after any history of sends: inside the window, caps kept, not before the point, the pause or now', () => {
     fc.assert(
       fc.property(
-        fc.constantFrom(...zones),
-        fc.date({ min: new Date('2000-01-01'), max: new Date('2060-12-31'), noInvalidDate: true }),
-        fc.integer({ min: 8 * 60, max: 21 * 60 - 1 }),
-        (zone, date, minutes) => {
-          const sendTime = `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
-          const dueDate = date.toISOString().slice(0, 10);
-          const plan = planReminders(dueDate, zone, sendTime);
-          const stamps = plan.map((p) => Date.parse(p.at));
-          expect(stamps[0]).toBeLessThan(stamps[1]);
-          expect(stamps[1]).toBeLessThan(stamps[2]);
-          for (const p of plan) {
-            const local = DateTime.fromISO(p.at, { zone });
-            const hm = local.toFormat('HH:mm');
-            expect(hm >= DEFAULT_WINDOW.opens && hm < DEFAULT_WINDOW.closes).toBe(true);
-            expect(local.toISODate()).toBe(p.localDate);
-            // Never earlier than the requested local time (a DST gap may only push it later).
-            expect(hm >= sendTime).toBe(true);
+        arbPolicy,
+        fc.constantFrom(...ZONES),
+        arbDue,
+        fc.array(fc.record({ agoMinutes: fc.integer({ min: 0, max: 20 * 24 * 60 }), overdue: fc.boolean() }), {
+          maxLength: 8,
+        }),
+        fc.integer({ min: -20 * 24 * 60, max: 20 * 24 * 60 }),
+        fc.option(fc.integer({ min: 0, max: 10 * 24 * 60 })),
+        (policy, zone, dueDate, history, nowShiftMin, pauseMin) => {
+          const plan = expandPolicy(policy, { dueDate, timezone: zone, startedAt: 0 });
+          const point = plan[plan.length - 1];
+          const now = point.requestedAt + nowShiftMin * 60_000;
+          const sent = history.map((h, i) => ({ key: `h${i}`, at: now - h.agoMinutes * 60_000, overdue: h.overdue }));
+          const pausedUntil = pauseMin === null ? undefined : now + pauseMin * 60_000;
+          const placed = placeSend(policy, point, { sent, pausedUntil }, now, zone);
+          expect(insideWindow(placed.at, policy, zone)).toBe(true);
+          expect(placed.at).toBeGreaterThanOrEqual(Math.max(point.requestedAt, now, pausedUntil ?? 0));
+          for (const cap of policy.caps) {
+            if (cap.scope === 'overdue' && !point.overdue) continue;
+            const per = Duration.fromISO(cap.per).as('milliseconds');
+            const counted = sent.filter((s) => (cap.scope === 'any' || s.overdue) && s.at > placed.at - per);
+            expect(counted.length).toBeLessThan(cap.max);
           }
         },
       ),
       { numRuns: 1000 },
     );
   });
-});
 
-describe('pointAction', () => {
-  const [pre] = planReminders('2024-10-30', 'Asia/Shanghai');
-  it('waits before the point, sends late on the same day while the window is open, skips after it closes', () => {
-    expect(pointAction(pre, Date.parse('2024-10-23T01:59:59Z'))).toBe('wait');
-    expect(pointAction(pre, Date.parse('2024-10-23T02:00:00Z'))).toBe('send');
-    expect(pointAction(pre, Date.parse('2024-10-23T12:59:59Z'))).toBe('send');
-    expect(pointAction(pre, Date.parse('2024-10-23T13:00:00Z'))).toBe('skip');
+  it('the next window opening is the first instant at or after the given one inside the window', () => {
+    fc.assert(
+      fc.property(
+        arbPolicy,
+        fc.constantFrom(...ZONES),
+        fc.date({ min: new Date('2001-01-01'), max: new Date('2059-12-31'), noInvalidDate: true }),
+        (policy, zone, date) => {
+          const t = date.getTime();
+          const open = nextWindowOpening(t, policy.window, zone);
+          expect(open).toBeGreaterThanOrEqual(t);
+          expect(isInWindow(open, policy.window, zone)).toBe(true);
+          if (isInWindow(t, policy.window, zone)) expect(open).toBe(t);
+          // Nothing inside the window was passed over: one minute earlier is outside it, or before t.
+          if (open > t) expect(isInWindow(open - 60_000, policy.window, zone) && open - 60_000 >= t).toBe(false);
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -1,58 +1,134 @@
 import { describe, expect, it } from 'vitest';
-import type { Lender } from '../../src/domain/loan';
+import type { Lender, Locale } from '../../src/domain/loan';
 import { formatAmount } from '../../src/domain/money';
-import { renderReminder } from '../../src/domain/templates';
-import type { Stage } from '../../src/domain/schedule';
+import { TEMPLATE_IDS, type TemplateId } from '../../src/domain/policy';
+import { isOptOutReply } from '../../src/domain/replies';
+import { smsSegments } from '../../src/domain/segments';
+import { renderMessage } from '../../src/domain/templates';
+import { abVariant, type Variant } from '../../src/domain/variants';
 
 const lender: Lender = { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' };
 
-describe('renderReminder', () => {
+describe('renderMessage', () => {
   it("reads as the brief's due-day example for Mr Zhang, with an opt-out hint", () => {
-    const text = renderReminder({
-      stage: 'due',
+    const m = renderMessage({
+      template: 'due',
+      variant: 'A',
       locale: 'zh-CN',
-      borrowerName: '张先生',
-      outstanding: 500000,
+      borrowerName: '张',
+      honorific: '先生',
+      amount: 500000,
+      partlyPaid: false,
       currency: 'CNY',
       dueDate: '2024-10-30',
       lender,
     });
-    expect(text).toBe(
+    expect(m.body).toBe(
       '尊敬的张先生，您好！您在锦程金融的还款金额为5000元，截止日期为2024年10月30日。请您尽快处理，以免产生额外费用。如有疑问，请拨打我们的客服热线：4001234567。感谢您的配合！回复TD退订',
     );
+    expect(m).toMatchObject({ encoding: 'UCS-2', segments: 2 });
   });
 
-  it.each<[Stage, 'zh-CN' | 'en-US']>([
-    ['pre-due', 'zh-CN'],
-    ['due', 'zh-CN'],
-    ['overdue', 'zh-CN'],
-    ['pre-due', 'en-US'],
-    ['due', 'en-US'],
-    ['overdue', 'en-US'],
-  ])('%s in %s carries the name, amount, due date, contact number and opt-out', (stage, locale) => {
-    const text = renderReminder({
-      stage,
-      locale,
-      borrowerName: locale === 'zh-CN' ? '李女士' : 'Ms Rivera',
-      outstanding: 123450,
-      currency: locale === 'zh-CN' ? 'CNY' : 'USD',
+  const cases: Array<[TemplateId, Locale, Variant]> = [];
+  for (const t of TEMPLATE_IDS)
+    for (const l of ['zh-CN', 'en-US'] as const) for (const v of ['A', 'B', 'gentle'] as const) cases.push([t, l, v]);
+
+  it.each(cases)(
+    '%s / %s / %s carries name, amount, due date, contact number and opt-out, and no threat',
+    (template, locale, variant) => {
+      const m = renderMessage({
+        template,
+        variant,
+        locale,
+        borrowerName: locale === 'zh-CN' ? '李' : 'Rivera',
+        honorific: locale === 'zh-CN' ? '女士' : 'Ms',
+        amount: 123450,
+        partlyPaid: false,
+        currency: locale === 'zh-CN' ? 'CNY' : 'USD',
+        dueDate: '2025-01-05',
+        lender,
+      });
+      const expected =
+        locale === 'zh-CN'
+          ? ['李女士', '1234.50元', '2025年1月5日', '4001234567', '回复TD退订', '锦程金融', '尊敬的']
+          : [
+              'Ms Rivera',
+              '$1,234.50',
+              'January 5, 2025',
+              '4001234567',
+              'Reply STOP to opt out',
+              'Jincheng Finance',
+              'Dear',
+            ];
+      for (const part of expected) expect(m.body).toContain(part);
+      for (const harsh of [
+        '起诉',
+        '法院',
+        '后果自负',
+        '催收',
+        '曝光',
+        'lawsuit',
+        'court',
+        'arrest',
+        'police',
+        'consequences',
+      ]) {
+        expect(m.body).not.toContain(harsh);
+      }
+      expect(m.segments).toBe(smsSegments(m.body).segments);
+    },
+  );
+
+  it('states what is left after a partial payment', () => {
+    const m = renderMessage({
+      template: 'overdue',
+      variant: 'A',
+      locale: 'en-US',
+      borrowerName: 'Rivera',
+      amount: 50000,
+      partlyPaid: true,
+      currency: 'USD',
       dueDate: '2025-01-05',
       lender,
     });
-    if (locale === 'zh-CN') {
-      expect(text).toContain('李女士');
-      expect(text).toContain('1234.50元');
-      expect(text).toContain('2025年1月5日');
-      expect(text).toContain('回复TD退订');
-      expect(text).toContain('锦程金融');
-    } else {
-      expect(text).toContain('Ms Rivera');
-      expect(text).toContain('$1,234.50');
-      expect(text).toContain('January 5, 2025');
-      expect(text).toContain('Reply STOP to opt out');
-      expect(text).toContain('Jincheng Finance');
-    }
-    expect(text).toContain('4001234567');
+    expect(m.body).toContain('the remaining $500.00');
+  });
+});
+
+describe('smsSegments', () => {
+  it('counts GSM-7 at 160/153 septets (extension characters take two) and UCS-2 at 70/67', () => {
+    expect(smsSegments('a'.repeat(160))).toMatchObject({ encoding: 'GSM-7', segments: 1 });
+    expect(smsSegments('a'.repeat(161)).segments).toBe(2);
+    expect(smsSegments('a'.repeat(306)).segments).toBe(2);
+    expect(smsSegments('a'.repeat(307)).segments).toBe(3);
+    expect(smsSegments('€'.repeat(80)).segments).toBe(1);
+    expect(smsSegments('€'.repeat(81)).segments).toBe(2);
+    expect(smsSegments('好'.repeat(70))).toMatchObject({ encoding: 'UCS-2', segments: 1 });
+    expect(smsSegments('好'.repeat(71)).segments).toBe(2);
+    expect(smsSegments('好'.repeat(134)).segments).toBe(2);
+    expect(smsSegments('好'.repeat(135)).segments).toBe(3);
+  });
+});
+
+describe('A/B variants', () => {
+  it('are fixed by the loan id and split loans about evenly', () => {
+    expect(abVariant('L-1001')).toBe(abVariant('L-1001'));
+    const ids = Array.from({ length: 2000 }, (_, i) => `L-${i}`);
+    const a = ids.filter((id) => abVariant(id) === 'A').length;
+    expect(a).toBeGreaterThan(900);
+    expect(a).toBeLessThan(1100);
+  });
+});
+
+describe('opt-out replies', () => {
+  it.each(['STOP', ' stop ', 'Unsubscribe', 'opt out', 'OPT  OUT', '退订', 'td', 'Cancel.', 'ＳＴＯＰ'])(
+    '%j opts out',
+    (t) => {
+      expect(isOptOutReply(t)).toBe(true);
+    },
+  );
+  it.each(['stop calling at night', 'I will pay tomorrow', '好的', 'STOPPED'])('%j does not', (t) => {
+    expect(isOptOutReply(t)).toBe(false);
   });
 });
 

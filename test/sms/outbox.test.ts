@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OutboxProvider, readOutbox, smsSegments } from '../../src/sms/outbox';
+import { OutboxProvider, readOutbox } from '../../src/sms/outbox';
 import { InvalidPhoneNumberError } from '../../src/sms/provider';
 import { tempOutbox } from '../helpers/temporal';
 
@@ -28,15 +28,5 @@ describe('OutboxProvider', () => {
     await expect(new OutboxProvider(tempOutbox()).send({ ...message, to: '13800138000' })).rejects.toBeInstanceOf(
       InvalidPhoneNumberError,
     );
-  });
-});
-
-describe('smsSegments', () => {
-  it('counts UCS-2 at 70/67 and GSM-7 at 160/153 characters', () => {
-    expect(smsSegments('好'.repeat(70))).toBe(1);
-    expect(smsSegments('好'.repeat(71))).toBe(2);
-    expect(smsSegments('a'.repeat(160))).toBe(1);
-    expect(smsSegments('a'.repeat(161))).toBe(2);
-    expect(smsSegments('a'.repeat(307))).toBe(3);
   });
 });

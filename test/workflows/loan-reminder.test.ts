@@ -172,7 +172,13 @@ describe('the default policy', () => {
     const dueDate = day.plus({ days: 2 }).toISODate() as string;
     const loan = await loanDueIn(0, {
       dueDate,
-      borrower: { name: 'Rivera', honorific: 'Ms', phone: '+12025550100', locale: 'en-US', timezone: 'America/New_York' },
+      borrower: {
+        name: 'Rivera',
+        honorific: 'Ms',
+        phone: '+12025550100',
+        locale: 'en-US',
+        timezone: 'America/New_York',
+      },
       currency: 'USD',
       amountDue: 123450,
     });
@@ -185,8 +191,12 @@ describe('the default policy', () => {
         `overdue ${plusDays(dueDate, 1)} 10:00`,
       ]);
       // The offsets differ, so the UTC hours differ: the rule is local time.
-      expect(new Date(sms.sent[0].serverTimeMs).getUTCHours()).not.toBe(new Date(sms.sent[1].serverTimeMs).getUTCHours());
-      expect(sms.sent[1].body).toMatch(/^Dear Ms Rivera, your repayment of \$1,234\.50 to Jincheng Finance is due today/);
+      expect(new Date(sms.sent[0].serverTimeMs).getUTCHours()).not.toBe(
+        new Date(sms.sent[1].serverTimeMs).getUTCHours(),
+      );
+      expect(sms.sent[1].body).toMatch(
+        /^Dear Ms Rivera, your repayment of \$1,234\.50 to Jincheng Finance is due today/,
+      );
       await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'cancelled' }] });
     });
   });
@@ -214,7 +224,11 @@ describe('payments', () => {
 
       // Paid in full in the evening: the thank-you waits for no night, it is inside the window.
       await skipTo(DateTime.fromISO(loan.dueDate, { zone: TZ }).set({ hour: 22 }).toMillis());
-      await handle.signal(paymentReceivedSignal, { paymentId: 'P-2', amount: 300000, paidAt: new Date().toISOString() });
+      await handle.signal(paymentReceivedSignal, {
+        paymentId: 'P-2',
+        amount: 300000,
+        paidAt: new Date().toISOString(),
+      });
       const result = await handle.result();
       expect(result).toMatchObject({ status: 'paid', outstanding: 0, nextReminder: null });
       expect(sentAt(sms)).toEqual([
@@ -231,7 +245,11 @@ describe('payments', () => {
     const loan = await loanDueIn(20);
     await withWorker(async ({ sms, taskQueue }) => {
       const handle = await start(loan, taskQueue, policyWith({ thankYou: false }));
-      await handle.signal(paymentReceivedSignal, { paymentId: 'P-9', amount: 510000, paidAt: new Date().toISOString() });
+      await handle.signal(paymentReceivedSignal, {
+        paymentId: 'P-9',
+        amount: 510000,
+        paidAt: new Date().toISOString(),
+      });
       const result = await handle.result();
       expect(result).toMatchObject({ status: 'paid', outstanding: 0, overpaid: 10000 });
       expect(sms.sent).toEqual([]);
@@ -261,7 +279,11 @@ describe("the borrower's answers", () => {
       await handle.signal(borrowerAnswerSignal, { kind: 'opt-out' });
       await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 20), { zone: TZ }).toMillis());
       expect(sms.sent.map((m) => m.stage)).toEqual(['pre-due']);
-      await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 500000, paidAt: new Date().toISOString() });
+      await handle.signal(paymentReceivedSignal, {
+        paymentId: 'P-1',
+        amount: 500000,
+        paidAt: new Date().toISOString(),
+      });
       const result = await handle.result();
       expect(result).toMatchObject({ status: 'paid', optedOut: true });
       expect(sms.sent.map((m) => m.stage)).toEqual(['pre-due']); // not even a thank-you
@@ -299,14 +321,14 @@ describe("the borrower's answers", () => {
 
   it('promise to pay: accepted within the policy, pauses until the date plus grace, resumes when unpaid', async () => {
     const loan = await loanDueIn(3);
-    await withWorker(async ({ sms, taskQueue }) => {
+    await withWorker(async ({ sms, ops, taskQueue }) => {
       const handle = await start(loan, taskQueue);
       await skipTo(DateTime.fromISO(loan.dueDate, { zone: TZ }).set({ hour: 12 }).toMillis());
       expect(sms.sent.map((m) => m.stage)).toEqual(['due']);
 
-      expect(await refusal(handle.executeUpdate(promiseToPayUpdate, { args: [{ date: plusDays(loan.dueDate, 60) }] }))).toMatch(
-        /further ahead than the policy allows/,
-      );
+      expect(
+        await refusal(handle.executeUpdate(promiseToPayUpdate, { args: [{ date: plusDays(loan.dueDate, 60) }] })),
+      ).toMatch(/further ahead than the policy allows/);
       const promised = plusDays(loan.dueDate, 5);
       const answer = await handle.executeUpdate(promiseToPayUpdate, { args: [{ date: promised }] });
       // 10:00 on the promised day plus one day's grace.
@@ -318,6 +340,7 @@ describe("the borrower's answers", () => {
       const status = await handle.query(loanStatusQuery);
       expect(status.promises).toEqual([expect.objectContaining({ date: promised, kept: false })]);
       expect(status.status).toBe('active');
+      expect(opsKinds(ops)).toEqual(['promise-broken']);
       // The overdue point (day 1) fell inside the pause and is now more than 3 days stale: skipped;
       // the schedule goes on with the weekly point of day 8.
       expect(status.skipped.map((x) => x.stage)).toEqual(['pre-due', 'overdue']);
@@ -353,7 +376,9 @@ describe("the borrower's answers", () => {
       expect(await refusal(handle.executeUpdate(resumeUpdate, { args: [{}] }))).toMatch(/new phone number/);
       await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 1), { zone: TZ }).set({ hour: 12 }).toMillis());
       expect(sms.sent.map((m) => m.to)).toEqual(['+8613800138000']);
-      expect(await refusal(handle.executeUpdate(changeContactUpdate, { args: [{ phone: '12345' }] }))).toMatch(/E\.164/);
+      expect(await refusal(handle.executeUpdate(changeContactUpdate, { args: [{ phone: '12345' }] }))).toMatch(
+        /E\.164/,
+      );
       await handle.executeUpdate(changeContactUpdate, { args: [{ phone: '+8613900139000' }] });
       await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 2), { zone: TZ }).toMillis());
       // The overdue point (day 1, 10:00) is within lateness: it goes to the new number at once.
@@ -441,7 +466,11 @@ describe('long lives', () => {
     await withWorker(async ({ sms, taskQueue }) => {
       const handle = await start(loan, taskQueue, DEFAULT_POLICY, { continueAsNewAfterEvents: 20 });
       await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 2), { zone: TZ }).toMillis());
-      await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 100000, paidAt: new Date().toISOString() });
+      await handle.signal(paymentReceivedSignal, {
+        paymentId: 'P-1',
+        amount: 100000,
+        paidAt: new Date().toISOString(),
+      });
       const result = await env.client.workflow.getHandle(handle.workflowId).result();
       const lastRun = await env.client.workflow.getHandle(handle.workflowId).describe();
       expect(new Set(sms.sent.map((m) => m.idempotencyKey)).size).toBe(sms.sent.length);
