@@ -9,6 +9,7 @@ import { createActivities } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { createLogger } from '../../src/log';
 import {
+  DEFAULT_STAGES,
   devServerEnv,
   localDate,
   POLICIES,
@@ -93,15 +94,7 @@ describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
     expect(created.headers.location).toBe(`/v1/loans/${loan.loanId}`);
     expect(created.body).toMatchObject({ loanId: loan.loanId, workflowId: `loan-${loan.loanId}`, status: 'active' });
     expect(created.body.policyId).toBe('default');
-    expect(created.body.schedule.map((p: { stage: string }) => p.stage)).toEqual([
-      'pre-due',
-      'due',
-      'overdue',
-      'overdue-weekly',
-      'overdue-weekly',
-      'overdue-weekly',
-      'final-notice',
-    ]);
+    expect(created.body.schedule.map((p: { stage: string }) => p.stage)).toEqual(DEFAULT_STAGES);
 
     const description = await env.client.workflow.getHandle(`loan-${loan.loanId}`).describe();
     expect(description.status.name).toBe('RUNNING');

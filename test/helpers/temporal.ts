@@ -92,6 +92,17 @@ export function localDate(nowMs: number, timezone: string, days: number): string
 export const POLICIES = PolicyRegistry.load(join(__dirname, '..', '..', 'policies'));
 export const DEFAULT_POLICY: Policy = POLICIES.get('default')!;
 
+/** The stages a loan goes through under the default policy when nothing happens to it. */
+export const DEFAULT_STAGES = [
+  'pre-due',
+  'due',
+  'overdue',
+  'overdue-weekly',
+  'overdue-weekly',
+  'overdue-weekly',
+  'final-notice',
+];
+
 /** The default policy with some fields replaced, validated as a policy file would be. */
 export function policyWith(changes: Partial<PolicyInput>): Policy {
   return parsePolicy({ ...DEFAULT_POLICY, ...changes });

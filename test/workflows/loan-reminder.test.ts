@@ -25,6 +25,7 @@ import {
 } from '../../src/workflows/loan-reminder';
 import {
   DEFAULT_POLICY,
+  DEFAULT_STAGES,
   localDate,
   policyWith,
   RecordingProvider,
@@ -474,15 +475,7 @@ describe('long lives', () => {
       const result = await env.client.workflow.getHandle(handle.workflowId).result();
       const lastRun = await env.client.workflow.getHandle(handle.workflowId).describe();
       expect(new Set(sms.sent.map((m) => m.idempotencyKey)).size).toBe(sms.sent.length);
-      expect(sms.sent.map((m) => m.stage)).toEqual([
-        'pre-due',
-        'due',
-        'overdue',
-        'overdue-weekly',
-        'overdue-weekly',
-        'overdue-weekly',
-        'final-notice',
-      ]);
+      expect(sms.sent.map((m) => m.stage)).toEqual(DEFAULT_STAGES);
       expect(result.payments).toHaveLength(1);
       expect(result.outstanding).toBe(400000);
       expect(result.messagesSent).toHaveLength(7);
