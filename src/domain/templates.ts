@@ -81,8 +81,8 @@ const CORE: Record<Locale, Record<TemplateId, { standard: Core; gentle: Core }>>
         `您在${v.lender}的${zhAmount(v)}，自${v.date}到期至今仍未结清。之后将由专人与您联系，帮助您找到合适的还款方式。`,
     },
     'thank-you': {
-      standard: (v) => `您在${v.lender}于${v.date}到期的借款已全部还清（本次确认金额${v.amount}）。感谢您按时处理！`,
-      gentle: (v) => `您在${v.lender}于${v.date}到期的借款已全部还清（本次确认金额${v.amount}）。感谢您的信任与支持！`,
+      standard: (v) => `您在${v.lender}于${v.date}到期的借款已全部还清（共计${v.amount}）。感谢您的配合与支持！`,
+      gentle: (v) => `您在${v.lender}于${v.date}到期的借款已全部还清（共计${v.amount}）。感谢您的信任与支持！`,
     },
   },
   'en-US': {
@@ -114,9 +114,9 @@ const CORE: Record<Locale, Record<TemplateId, { standard: Core; gentle: Core }>>
     },
     'thank-you': {
       standard: (v) =>
-        `your loan with ${v.lender}, due on ${v.date}, is fully repaid (last payment confirmed: ${v.amount}). Thank you!`,
+        `your loan with ${v.lender}, due on ${v.date}, is fully repaid (${v.amount} in total). Thank you!`,
       gentle: (v) =>
-        `your loan with ${v.lender}, due on ${v.date}, is fully repaid (last payment confirmed: ${v.amount}). Thank you for your trust!`,
+        `your loan with ${v.lender}, due on ${v.date}, is fully repaid (${v.amount} in total). Thank you for your trust!`,
     },
   },
 };
