@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   for (const l of loans) {
     const st = await client.workflow.getHandle(workflowIdForLoan(l.id)).query(loanStatusQuery);
     say(
-      `${l.id}: ${st.status}, ${st.messagesSent.length} SMS, outstanding ${st.outstanding}${st.pause ? `, paused (${st.pause.kind})` : ''}`,
+      `${l.id}: ${st.status}, ${st.messagesSent.length} SMS, outstanding ${st.outstanding}${st.optedOut ? ', opted out' : ''}${st.pause ? `, paused (${st.pause.kind})` : ''}`,
     );
   }
   say(`outbox: ${config.outboxPath}; hand-overs to operations: ${config.operationsPath}`);

@@ -101,10 +101,16 @@ describe('npm start', () => {
     });
     expect(created.status).toBe(201);
 
-    // The Web UI is up and lists the loan's workflow.
-    const listed = await fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces/default/workflows`);
-    expect(listed.status).toBe(200);
-    expect(await listed.text()).toContain(`loan-${loanId}`);
+    // The Web UI is up and finds the loan by its search attributes, which npm start registered.
+    const query = encodeURIComponent(`LoanStatus = 'active' AND PolicyId = 'default' AND OutstandingAmount >= 500000`);
+    let listed = '';
+    for (let i = 0; i < 50 && !listed.includes(`loan-${loanId}`); i++) {
+      const res = await fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces/default/workflows?query=${query}`);
+      expect(res.status).toBe(200);
+      listed = await res.text();
+      if (!listed.includes(`loan-${loanId}`)) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(listed).toContain(`loan-${loanId}`);
 
     expect(await stop(first)).toBe(0);
     expect(first.output()).toContain('Stopped.');
