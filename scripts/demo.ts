@@ -2,6 +2,7 @@
 // are a minute or so apart, and plays a payment, an opt-out and a dispute against them, printing
 // each SMS as it lands in the outbox. Watch the same loans in the Web UI meanwhile.
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig } from '../src/config';
 import { maskPhone, workflowIdForLoan } from '../src/domain/loan';
 import { localDateOf } from '../src/domain/calendar';
@@ -63,10 +64,14 @@ const loans = [
   },
 ] as const;
 
+// The key npm start made for local development, or DEMO_API_KEY for another deployment.
+const keyFile = join(config.dataDir, 'dev-api-key');
+const apiKey = process.env.DEMO_API_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : '');
+
 async function post(path: string, body: unknown): Promise<void> {
   const res = await fetch(`${api}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
     body: JSON.stringify(body),
   });
   if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);

@@ -21,6 +21,9 @@ const schema = z.object({
   LENDER_NAME_ZH: z.string().min(1).default('锦程金融'),
   LENDER_NAME_EN: z.string().min(1).default('Jincheng Finance'),
   LENDER_CONTACT_PHONE: z.string().min(3).default('4001234567'),
+  API_KEYS: z.string().optional(),
+  WEBHOOK_SECRETS: z.string().optional(),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -37,6 +40,11 @@ export interface Config {
   policiesDir: string;
   lender: Lender;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+  /** API_KEYS as given (parsed by the API); unset means the local development key. */
+  apiKeysSpec: string | undefined;
+  /** Webhook secrets, comma-separated in WEBHOOK_SECRETS; unset means the local development secret. */
+  webhookSecrets: string[] | undefined;
+  rateLimitPerMinute: number;
 }
 
 export class ConfigError extends Error {}
@@ -63,6 +71,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     policiesDir: resolve(e.POLICIES_DIR),
     lender: { name: { 'zh-CN': e.LENDER_NAME_ZH, 'en-US': e.LENDER_NAME_EN }, contactPhone: e.LENDER_CONTACT_PHONE },
     logLevel: e.LOG_LEVEL,
+    apiKeysSpec: e.API_KEYS,
+    webhookSecrets: e.WEBHOOK_SECRETS?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
   };
 }
 

@@ -2,7 +2,8 @@
 // TEMPORAL_ADDRESS points elsewhere), the worker and the API. Ctrl-C stops all three in order.
 import { loadConfig } from './config';
 import { createLogger } from './log';
-import { startApi, type RunningApi } from './server';
+import { readFileSync } from 'node:fs';
+import { startApi } from './server';
 import { startDevServer, type RunningDevServer } from './temporal/dev-server';
 import { startWorker, type RunningWorker } from './worker';
 
@@ -11,7 +12,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, 'dev');
   let devServer: RunningDevServer | undefined;
   let worker: RunningWorker | undefined;
-  let api: RunningApi | undefined;
+  let api: Awaited<ReturnType<typeof startApi>> | undefined;
 
   let stopping = false;
   const stop = async (code: number) => {
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
       config.temporalAddress = devServer.address;
     }
     worker = await startWorker(config, log);
-    api = await startApi(config, log);
+    api = await startApi(config, log, { createDevCredentials: true });
   } catch (err) {
     console.error(`Could not start: ${err instanceof Error ? err.message : String(err)}`);
     await stop(1);
@@ -62,6 +63,13 @@ async function main(): Promise<void> {
         : `  Temporal     ${config.temporalAddress} (namespace ${config.namespace})`,
       `  Worker       task queue ${config.taskQueue}`,
       `  SMS outbox   ${config.outboxPath}`,
+      ...(api.devKeyFile
+        ? [
+            `  API key      ${readFileSync(api.devKeyFile, 'utf8').trim()}   (local development key, in ${api.devKeyFile})`,
+          ]
+        : []),
+      ...(api.devSecretFile ? [`  Webhooks     signed with the secret in ${api.devSecretFile}`] : []),
+      `  API docs     ${api.url}/docs`,
       '',
       'Press Ctrl-C to stop.',
     ].join('\n'),

@@ -4,15 +4,22 @@
 import pino from 'pino';
 import type { LogLevel, LogMetadata, Logger as SdkLogger } from '@temporalio/common';
 
-export function createLogger(level: string = 'info', component = 'loan-reminders') {
-  return pino({
-    level,
-    base: { component },
-    redact: {
-      paths: ['borrower', '*.borrower', 'borrowerName', 'phone', '*.phone', 'to', '*.to', 'body', '*.body'],
-      censor: '[redacted]',
+export function createLogger(
+  level: string = 'info',
+  component = 'loan-reminders',
+  destination?: pino.DestinationStream,
+) {
+  return pino(
+    {
+      level,
+      base: { component },
+      redact: {
+        paths: ['borrower', '*.borrower', 'borrowerName', 'phone', '*.phone', 'to', '*.to', 'body', '*.body'],
+        censor: '[redacted]',
+      },
     },
-  });
+    destination ?? pino.destination(1),
+  );
 }
 
 export type Logger = ReturnType<typeof createLogger>;

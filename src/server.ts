@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { createApp } from './api/app';
 import { loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
+import { resolveCredentials } from './credentials';
 import { PolicyRegistry } from './policies/registry';
 import { connectClient } from './temporal/client';
 
@@ -11,10 +12,24 @@ export interface RunningApi {
   stop(): Promise<void>;
 }
 
-export async function startApi(config: Config, log: Logger): Promise<RunningApi> {
+export async function startApi(
+  config: Config,
+  log: Logger,
+  opts: { createDevCredentials: boolean } = { createDevCredentials: false },
+): Promise<RunningApi & { devKeyFile?: string; devSecretFile?: string }> {
   const policies = PolicyRegistry.load(config.policiesDir);
+  const credentials = resolveCredentials(config, opts);
   const client = await connectClient(config);
-  const app = createApp({ client, taskQueue: config.taskQueue, lender: config.lender, policies, log });
+  const app = createApp({
+    client,
+    taskQueue: config.taskQueue,
+    lender: config.lender,
+    policies,
+    log,
+    apiKeys: credentials.apiKeys,
+    webhookSecrets: credentials.webhookSecrets,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+  });
   const server: Server = await new Promise((ok, fail) => {
     const s = app.listen(config.http.port, config.http.host, () => ok(s));
     s.once('error', fail);
@@ -25,6 +40,8 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   log.info({ url }, 'API listening');
   return {
     url,
+    devKeyFile: credentials.devKeyFile,
+    devSecretFile: credentials.devSecretFile,
     async stop() {
       // Finish requests in flight, refuse new ones, then let idle keep-alive sockets go.
       await new Promise<void>((done) => {

@@ -1,13 +1,20 @@
 // The HTTP API, built by a factory from its dependencies so tests run it against a real server.
-import express, { type Request } from 'express';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { workflowIdForLoan, type Lender } from '../domain/loan';
-import { expandPolicy, forecast } from '../domain/schedule';
-import { DEFAULT_POLICY_ID, type PolicyRegistry } from '../policies/registry';
+import { createHash, randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { Client } from '@temporalio/client';
+import rateLimit, { ipKeyGenerator } from 'express-rate-limit';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import type { Lender } from '../domain/loan';
 import type { Logger } from '../log';
-import { loanReminder, loanStatusQuery, paymentReceivedSignal, type LoanReminderInput } from '../workflows';
-import { errorMiddleware, ProblemError } from './problem';
-import { createLoanSchema, loanIdSchema, paymentSchema } from './schemas';
+import type { PolicyRegistry } from '../policies/registry';
+import { authenticator, presentedKey, type ApiKey } from './auth';
+import { createMetrics } from './metrics';
+import { buildOpenApi } from './openapi';
+import { errorMiddleware, ProblemError, sendProblem } from './problem';
+import { buildRoutes, type RouteSpec } from './routes';
+import { SIGNATURE_HEADER, verifySignature } from './signature';
 
 export interface AppDeps {
   client: Client;
@@ -15,115 +22,161 @@ export interface AppDeps {
   lender: Lender;
   policies: PolicyRegistry;
   log: Logger;
+  apiKeys: readonly ApiKey[];
+  /** Secrets that may sign payment webhooks; more than one while rotating. */
+  webhookSecrets: readonly string[];
+  /** Requests per minute per API key (or per address without one). */
+  rateLimitPerMinute?: number;
+  /** Body size limit, e.g. "256kb"; the batch route allows 4 MB. */
+  bodyLimit?: string;
 }
 
-function loanIdParam(req: Request): string {
-  const parsed = loanIdSchema.safeParse(req.params.loanId);
-  if (!parsed.success) throw new ProblemError(404, 'Not found', 'no such loan');
-  return parsed.data;
-}
+export const API_VERSION = '1.0.0';
 
-function requireJson(req: Request): void {
-  if (!req.is('application/json')) {
-    throw new ProblemError(415, 'Unsupported media type', 'send the body as application/json');
-  }
-}
+export function createApp(deps: AppDeps): express.Express {
+  const { client, log } = deps;
+  const metrics = createMetrics();
+  const routes = buildRoutes({ ...deps, metrics });
+  const requireScope = authenticator(deps.apiKeys);
+  const openapi = buildOpenApi(routes, API_VERSION);
 
-export function createApp({ client, taskQueue, lender, policies, log }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: '64kb' }));
+  app.set('trust proxy', false);
+  app.use(helmet());
+  app.use(
+    pinoHttp({
+      logger: log,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      // Method, path and status only: never headers (keys, signatures) or bodies (names, phones).
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+    }),
+  );
+  app.use((req, res, next) => {
+    const stop = metrics.requestDuration.startTimer();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      stop({ method: req.method, route, status: String(res.statusCode) });
+      if (res.statusCode >= 400) metrics.errors.inc({ status: String(res.statusCode) });
+    });
+    next();
+  });
 
+  // ---- Public: health, readiness, the contract and its docs ----
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-
-  app.post('/v1/loans', async (req, res) => {
-    requireJson(req);
-    const { policyId = DEFAULT_POLICY_ID, ...loan } = createLoanSchema.parse(req.body);
-    const policy = policies.get(policyId);
-    if (!policy) {
-      throw new ProblemError(
-        400,
-        'Invalid request',
-        'invalid policyId',
-        [{ field: 'policyId', message: `unknown policy; known: ${policies.ids().join(', ')}` }],
-        'urn:loan-reminders:problem:validation',
-      );
-    }
-    const workflowId = workflowIdForLoan(loan.loanId);
-    const input: LoanReminderInput = { loan, lender, policy };
+  app.get('/readyz', async (_req, res) => {
     try {
-      const handle = await client.workflow.start(loanReminder, {
-        workflowId,
-        taskQueue,
-        args: [input],
-        // A loan id names one loan for ever: it cannot be started again, even after it ended.
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      });
-      log.info({ loanId: loan.loanId, workflowId, policyId }, 'loan started');
-      const now = Date.now();
-      const tz = loan.borrower.timezone;
-      const plan = expandPolicy(policy, { dueDate: loan.dueDate, timezone: tz, startedAt: now });
-      res
-        .status(201)
-        .location(`/v1/loans/${encodeURIComponent(loan.loanId)}`)
-        .json({
-          loanId: loan.loanId,
-          workflowId,
-          runId: handle.firstExecutionRunId,
-          status: 'active',
-          policyId,
-          // What the loan will get if nothing happens to it; payments and answers change it.
-          schedule: forecast(policy, plan, now, tz).map(({ stage, template, at }) => ({
-            stage,
-            template,
-            at: new Date(at).toISOString(),
-          })),
-        });
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new ProblemError(409, 'Loan already exists', `loan ${loan.loanId} was already started`);
-      }
-      throw err;
+      await client.workflowService.getSystemInfo({});
+      res.json({ status: 'ready', temporal: 'reachable' });
+    } catch {
+      sendProblem(res, new ProblemError(503, 'Not ready', 'Temporal is not reachable'));
     }
   });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  const swaggerDir = dirname(require.resolve('swagger-ui-dist/package.json'));
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(DOCS_PAGE);
+  });
+  app.get('/docs/init.js', (_req, res) => {
+    res.type('application/javascript').send(DOCS_INIT);
+  });
+  for (const file of ['swagger-ui.css', 'swagger-ui-bundle.js', 'favicon-32x32.png']) {
+    app.get(`/docs/${file}`, (_req, res) => res.sendFile(join(swaggerDir, file)));
+  }
 
-  app.get('/v1/loans/:loanId', async (req, res) => {
-    const loanId = loanIdParam(req);
-    const status = await client.workflow.getHandle(workflowIdForLoan(loanId)).query(loanStatusQuery);
-    res.json({
-      ...status,
-      nextReminderAt: status.nextReminder?.at ?? null,
-      workflowId: workflowIdForLoan(loanId),
-    });
+  app.get('/metrics', requireScope('metrics:read'), async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  app.post('/v1/loans/:loanId/payments', async (req, res) => {
-    const loanId = loanIdParam(req);
-    requireJson(req);
-    const payment = paymentSchema.parse(req.body);
-    const handle = client.workflow.getHandle(workflowIdForLoan(loanId));
-    try {
-      await handle.signal(paymentReceivedSignal, payment);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) {
-        // Either no such loan, or its workflow has ended (paid, or unresolved past its horizon).
-        const exists = await handle.describe().then(
-          () => true,
-          () => false,
-        );
-        if (exists) throw new ProblemError(409, 'Loan closed', `loan ${loanId} is no longer active`);
-      }
-      throw err;
+  // ---- Rate limit, per key (or address), before any work ----
+  const limiter = rateLimit({
+    windowMs: 60_000,
+    limit: deps.rateLimitPerMinute ?? 1200,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => {
+      const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
+      return key ? `key:${createHash('sha256').update(key).digest('hex')}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
+    },
+    handler: (req, res) =>
+      sendProblem(
+        res,
+        new ProblemError(429, 'Too many requests', 'slow down and retry after the Retry-After delay'),
+        req.originalUrl,
+      ),
+  });
+  app.use('/v1', limiter);
+
+  // ---- Routes from the table ----
+  const json = (limit: string) => express.json({ limit, type: () => true });
+  for (const r of routes) {
+    const chain: RequestHandler[] = [];
+    if (r.auth === 'webhook-signature') {
+      chain.push(express.raw({ type: () => true, limit: deps.bodyLimit ?? '256kb' }), signed(deps.webhookSecrets));
+    } else {
+      if (r.auth !== 'none') chain.push(requireScope(r.auth));
+      if (r.body) chain.push(requireJson, json(r.path.endsWith('/batch') ? '4mb' : (deps.bodyLimit ?? '256kb')));
     }
-    log.info({ loanId, paymentId: payment.paymentId }, 'payment signalled');
-    res.status(202).json({ loanId, paymentId: payment.paymentId, accepted: true });
-  });
+    chain.push(asyncHandler(r));
+    app[r.method](r.path, ...chain);
+  }
 
   app.use((req, _res, next) => {
     next(new ProblemError(404, 'Not found', `no route ${req.method} ${req.path}`));
   });
   app.use(errorMiddleware(log));
   return app;
+}
+
+function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  if (!req.is('application/json'))
+    return next(new ProblemError(415, 'Unsupported media type', 'send the body as application/json'));
+  next();
+}
+
+function signed(secrets: readonly string[]): RequestHandler {
+  return (req, _res, next) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const verdict = verifySignature(req.get(SIGNATURE_HEADER), body, secrets);
+    if (!verdict.ok) return next(new ProblemError(401, 'Unauthorized', verdict.reason));
+    req.body = body;
+    next();
+  };
+}
+
+function asyncHandler(r: RouteSpec): RequestHandler {
+  return (req, res, next) => {
+    Promise.resolve(r.handler(req, res)).catch(next);
+  };
+}
+
+const DOCS_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>loan-reminders API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"><link rel="icon" href="/docs/favicon-32x32.png"></head>
+<body><div id="swagger-ui"></div><script src="/docs/swagger-ui-bundle.js"></script><script src="/docs/init.js"></script></body></html>`;
+
+const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui' });`;
+
+/** Express paths of the routes the table defines, for the contract test. */
+export function routePaths(app: express.Express): Array<{ method: string; path: string }> {
+  const stack = (
+    app as unknown as { router: { stack: Array<{ route?: { path: string; methods: Record<string, boolean> } }> } }
+  ).router.stack;
+  return stack
+    .filter((l) => l.route)
+    .flatMap((l) => Object.keys(l.route!.methods).map((method) => ({ method, path: l.route!.path })));
 }

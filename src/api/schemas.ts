@@ -1,8 +1,9 @@
-// Request bodies, one schema per route. Nothing that fails these reaches Temporal.
+// Request shapes, one schema per route. The OpenAPI document is generated from these same schemas,
+// and nothing that fails them reaches Temporal.
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { SUPPORTED_LOCALES } from '../domain/loan';
 import { isValidTimeZone } from '../domain/calendar';
+import { SUPPORTED_LOCALES } from '../domain/loan';
 
 const currencies = new Set(Intl.supportedValuesOf('currency'));
 
@@ -11,39 +12,137 @@ export const MAX_AMOUNT_MINOR = 1_000_000_000_000;
 
 export const loanIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_", ":" or "-"');
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_", ":" or "-"')
+  .describe('The loan system’s id for the loan; also the idempotency key of POST /v1/loans.');
 
 const amount = z.number().int('must be an integer in minor units').positive().max(MAX_AMOUNT_MINOR);
+const phone = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +8613800138000');
+const locale = z.enum(SUPPORTED_LOCALES);
+const timezone = z.string().max(64).refine(isValidTimeZone, 'must be an IANA time zone such as Asia/Shanghai');
+const calendarDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
+  .refine((d) => DateTime.fromISO(d).isValid, 'must be a real calendar date');
+const instant = z.iso.datetime({ offset: true });
+const policyId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be a policy id such as default');
+/** Names in any script: letters, marks, spaces and common punctuation, no control characters. */
+const personName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .regex(/^[\p{L}\p{M}\p{Zs}'’.\-·]+$/u, 'must be letters of any script, spaces and . - ’ · only');
 
 export const createLoanSchema = z
   .object({
     loanId: loanIdSchema,
     borrower: z
       .object({
-        name: z.string().trim().min(1).max(100),
+        name: personName,
         honorific: z.string().trim().min(1).max(20).optional(),
-        phone: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +8613800138000'),
-        locale: z.enum(SUPPORTED_LOCALES),
-        timezone: z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Asia/Shanghai'),
+        phone,
+        locale,
+        timezone,
       })
       .strict(),
     amountDue: amount,
     currency: z.string().refine((c) => currencies.has(c), 'must be an ISO 4217 currency code such as CNY'),
-    dueDate: z
+    dueDate: calendarDate,
+    policyId: policyId.optional(),
+    lender: z
+      .object({
+        name: z.object({ 'zh-CN': z.string().min(1).max(60), 'en-US': z.string().min(1).max(60) }).strict(),
+        contactPhone: z.string().regex(/^\+?[0-9 -]{3,20}$/, 'must be a phone number'),
+      })
+      .strict()
+      .optional()
+      .describe('Overrides the configured lender for this loan.'),
+  })
+  .strict();
+export type CreateLoan = z.output<typeof createLoanSchema>;
+
+export const MAX_BATCH = 1000;
+export const batchSchema = z
+  .object({
+    // Items are validated one by one, so a bad item does not sink the others.
+    loans: z.array(z.unknown()).min(1).max(MAX_BATCH),
+  })
+  .strict();
+
+export const listQuerySchema = z
+  .object({
+    status: z.enum(['active', 'paused', 'paid', 'closed', 'unresolved']).optional(),
+    stage: z
       .string()
-      .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-      .refine((d) => DateTime.fromISO(d).isValid, 'must be a real calendar date'),
-    policyId: z
+      .regex(/^[a-z0-9-]{1,40}$/)
+      .optional(),
+    overdue: z.enum(['true', 'false']).optional(),
+    policyId: policyId.optional(),
+    minOutstanding: z.coerce.number().int().min(0).max(MAX_AMOUNT_MINOR).optional(),
+    maxOutstanding: z.coerce.number().int().min(0).max(MAX_AMOUNT_MINOR).optional(),
+    pageSize: z.coerce.number().int().min(1).max(200).default(50),
+    pageToken: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be a policy id such as default')
+      .regex(/^[A-Za-z0-9_-]{1,2048}$/)
       .optional(),
   })
   .strict();
 
+export const patchLoanSchema = z
+  .object({
+    borrower: z
+      .object({ phone: phone.optional(), locale: locale.optional(), timezone: timezone.optional() })
+      .strict()
+      .optional(),
+    dueDate: calendarDate.optional(),
+    amountDue: amount.optional(),
+  })
+  .strict()
+  .refine((p) => p.borrower !== undefined || p.dueDate !== undefined || p.amountDue !== undefined, 'nothing to change');
+
+export const closeLoanSchema = z
+  .object({ reason: z.enum(['written-off', 'sold', 'settled-elsewhere', 'cancelled']) })
+  .strict();
+
 export const paymentSchema = z
   .object({
-    paymentId: z.string().min(1).max(128),
+    paymentId: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
     amount,
-    paidAt: z.iso.datetime({ offset: true }),
+    paidAt: instant,
   })
   .strict();
+
+export const webhookPaymentSchema = paymentSchema.extend({ loanId: loanIdSchema }).strict();
+
+const answerBase = { answerId: z.string().min(1).max(128).optional(), at: instant.optional() };
+const note = z.string().max(500).optional();
+export const feedbackSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('opt-out'), ...answerBase }).strict(),
+  z
+    .object({ kind: z.literal('reply'), text: z.string().min(1).max(1600), ...answerBase })
+    .strict()
+    .describe(
+      'A free-text SMS reply: an opt-out keyword (STOP, 退订, TD, ...) opts out; other text goes to operations.',
+    ),
+  z.object({ kind: z.literal('dispute'), reason: note, ...answerBase }).strict(),
+  z.object({ kind: z.literal('hardship'), note, ...answerBase }).strict(),
+  z.object({ kind: z.literal('callback'), note, ...answerBase }).strict(),
+  z.object({ kind: z.literal('wrong-number'), ...answerBase }).strict(),
+  z
+    .object({
+      kind: z.literal('rating'),
+      messageKey: z.string().min(1).max(200),
+      clarity: z.number().int().min(1).max(5),
+      tone: z.number().int().min(1).max(5),
+      ...answerBase,
+    })
+    .strict(),
+  z.object({ kind: z.literal('promise-to-pay'), date: calendarDate, ...answerBase }).strict(),
+]);
+export type Feedback = z.output<typeof feedbackSchema>;
+
+export const resumeSchema = z.object({ note: note }).strict();

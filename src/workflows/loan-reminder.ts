@@ -121,12 +121,16 @@ export interface LoanStatus {
   handedOver: Array<{ kind: string; at: string }>;
   closedReason?: CloseLoan['reason'];
   completedAt?: string;
+  /** SHA-256 of the request that started the loan, so a repeated start can be told from a conflicting one. */
+  requestFingerprint?: string;
 }
 
 export interface LoanReminderInput {
   loan: Loan;
   lender: Lender;
   policy: Policy;
+  /** SHA-256 of the start request (see LoanStatus.requestFingerprint). */
+  requestFingerprint?: string;
   /** State carried through continue-as-new; absent on a loan's first run. */
   carried?: { state: LoanStatus; loan: Loan; doneKeys: string[]; opsSeq: number };
   /** Continue as new past this many history events even if the server has not suggested it. */
@@ -193,6 +197,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     answers: [],
     promises: [],
     handedOver: [],
+    requestFingerprint: input.requestFingerprint,
   };
 
   // Every change that can alter the plan bumps this; the main loop wakes and re-plans.

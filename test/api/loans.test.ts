@@ -1,12 +1,15 @@
-// The HTTP API against a real Temporal dev server (the CLI), with a real worker behind it.
+// The HTTP API against a real Temporal dev server (the CLI), with a real worker behind it:
+// every route's success, every error class, idempotency, signatures and scopes.
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Express } from 'express';
 import { createActivities } from '../../src/activities';
-import { createApp } from '../../src/api/app';
+import { createApp, routePaths, type AppDeps } from '../../src/api/app';
+import { SIGNATURE_HEADER, signatureHeader } from '../../src/api/signature';
 import { createLogger } from '../../src/log';
 import {
   DEFAULT_STAGES,
@@ -18,10 +21,18 @@ import {
   workflowBundle,
 } from '../helpers/temporal';
 
+const WRITER = 'writer-key-0123456789abcdef0123';
+const READER = 'reader-key-0123456789abcdef0123';
+const METRICS = 'metrics-key-0123456789abcdef012';
+const SECRET = 'whsec-current-0123456789abcdef';
+const OLD_SECRET = 'whsec-previous-0123456789abcde';
+
 let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
 let app: Express;
+let deps: AppDeps;
+let logged = '';
 const sms = new RecordingProvider();
 
 beforeAll(async () => {
@@ -34,13 +45,27 @@ beforeAll(async () => {
     activities: createActivities({ sms, operations: tempOperations() }),
   });
   running = worker.run();
-  app = createApp({
+  const capture = new Writable({
+    write(chunk, _enc, done) {
+      logged += String(chunk);
+      done();
+    },
+  });
+  deps = {
     client: env.client,
     taskQueue,
     lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
     policies: POLICIES,
-    log: createLogger('silent'),
-  });
+    log: createLogger('info', 'api-test', capture),
+    apiKeys: [
+      { name: 'ledger', key: WRITER, scopes: ['loans:write', 'loans:read'] },
+      { name: 'dashboard', key: READER, scopes: ['loans:read'] },
+      { name: 'prometheus', key: METRICS, scopes: ['metrics:read'] },
+    ],
+    webhookSecrets: [SECRET, OLD_SECRET],
+    rateLimitPerMinute: 100_000,
+  };
+  app = createApp(deps);
 });
 
 afterAll(async () => {
@@ -70,11 +95,20 @@ function daytimeZone(): string {
 function newLoan(dueInDays = 14, timezone = 'Asia/Shanghai') {
   return {
     loanId: `L-${randomUUID().slice(0, 8)}`,
-    borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN', timezone },
+    borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN' as const, timezone },
     amountDue: 500000,
     currency: 'CNY',
     dueDate: localDate(Date.now(), timezone, dueInDays),
   };
+}
+
+const post = (path: string, key = WRITER) => request(app).post(path).set('Authorization', `Bearer ${key}`);
+const get = (path: string, key = WRITER) => request(app).get(path).set('Authorization', `Bearer ${key}`);
+const patch = (path: string, key = WRITER) => request(app).patch(path).set('Authorization', `Bearer ${key}`);
+
+async function startLoan(loan = newLoan()) {
+  await post('/v1/loans').send(loan).expect(201);
+  return loan;
 }
 
 async function workflowExists(workflowId: string): Promise<boolean> {
@@ -87,10 +121,16 @@ async function workflowExists(workflowId: string): Promise<boolean> {
     );
 }
 
+function expectProblem(res: request.Response, status: number) {
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ status, title: expect.any(String), type: expect.any(String) });
+}
+
 describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
   it('starts the loan workflow and answers its status from the running workflow', async () => {
     const loan = newLoan();
-    const created = await request(app).post('/v1/loans').send(loan).expect(201);
+    const created = await post('/v1/loans').send(loan).expect(201);
     expect(created.headers.location).toBe(`/v1/loans/${loan.loanId}`);
     expect(created.body).toMatchObject({ loanId: loan.loanId, workflowId: `loan-${loan.loanId}`, status: 'active' });
     expect(created.body.policyId).toBe('default');
@@ -98,9 +138,8 @@ describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
 
     const description = await env.client.workflow.getHandle(`loan-${loan.loanId}`).describe();
     expect(description.status.name).toBe('RUNNING');
-    expect(description.type).toBe('loanReminder');
 
-    const status = await request(app).get(`/v1/loans/${loan.loanId}`).expect(200);
+    const status = await get(`/v1/loans/${loan.loanId}`, READER).expect(200);
     expect(status.body).toMatchObject({
       loanId: loan.loanId,
       status: 'active',
@@ -110,130 +149,355 @@ describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
       nextReminderAt: created.body.schedule[0].at,
       messagesSent: [],
     });
+    expect(status.body.requestFingerprint).toBeUndefined();
     // Status is for the loan system and staff: it carries no name or phone number.
     expect(JSON.stringify(status.body)).not.toContain('13800138000');
     expect(JSON.stringify(status.body)).not.toContain('张先生');
   });
 
-  it('refuses to start the same loan twice', async () => {
-    const loan = newLoan();
-    await request(app).post('/v1/loans').send(loan).expect(201);
-    const again = await request(app).post('/v1/loans').send(loan).expect(409);
-    expect(again.headers['content-type']).toMatch(/^application\/problem\+json/);
+  it('is idempotent on loanId: the same body answers the existing loan, a different one is a conflict', async () => {
+    const loan = await startLoan();
+    const again = await post('/v1/loans').send(loan).expect(200);
+    expect(again.body).toMatchObject({ loanId: loan.loanId, status: 'active', outstanding: 500000 });
+    // Key order does not make a different body.
+    const reordered = {
+      dueDate: loan.dueDate,
+      currency: loan.currency,
+      amountDue: loan.amountDue,
+      borrower: loan.borrower,
+      loanId: loan.loanId,
+    };
+    await post('/v1/loans').send(reordered).expect(200);
+    expectProblem(await post('/v1/loans').send({ ...loan, amountDue: 1 }), 409);
   });
 
   it('answers 404 problem+json for an unknown loan', async () => {
-    const res = await request(app).get('/v1/loans/NO-SUCH-LOAN').expect(404);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body).toMatchObject({ status: 404, title: 'Not found' });
+    expectProblem(await get('/v1/loans/NO-SUCH-LOAN'), 404);
   });
 
-  it.each([
-    [
-      'phone',
-      (l: ReturnType<typeof newLoan>) => ({ ...l, borrower: { ...l.borrower, phone: '13800138000' } }),
-      'borrower.phone',
-    ],
-    [
-      'timezone',
-      (l: ReturnType<typeof newLoan>) => ({ ...l, borrower: { ...l.borrower, timezone: 'Mars/Base' } }),
-      'borrower.timezone',
-    ],
-    ['amount', (l: ReturnType<typeof newLoan>) => ({ ...l, amountDue: 12.5 }), 'amountDue'],
-    ['date', (l: ReturnType<typeof newLoan>) => ({ ...l, dueDate: '2024-02-30' }), 'dueDate'],
-    ['currency', (l: ReturnType<typeof newLoan>) => ({ ...l, currency: 'XXY' }), 'currency'],
-    ['unknown field', (l: ReturnType<typeof newLoan>) => ({ ...l, amount: 1 }), '(body)'],
-    ['policy', (l: ReturnType<typeof newLoan>) => ({ ...l, policyId: 'no-such-policy' }), 'policyId'],
-  ])('rejects a bad %s with a problem naming the field, and starts nothing', async (_what, spoil, field) => {
-    const loan = newLoan();
-    const res = await request(app).post('/v1/loans').send(spoil(loan)).expect(400);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
-    expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
-  });
+  const spoilers: Array<[string, (l: ReturnType<typeof newLoan>) => unknown, string]> = [
+    ['phone', (l) => ({ ...l, borrower: { ...l.borrower, phone: '13800138000' } }), 'borrower.phone'],
+    ['timezone', (l) => ({ ...l, borrower: { ...l.borrower, timezone: 'Mars/Base' } }), 'borrower.timezone'],
+    ['locale', (l) => ({ ...l, borrower: { ...l.borrower, locale: 'fr-FR' } }), 'borrower.locale'],
+    ['name', (l) => ({ ...l, borrower: { ...l.borrower, name: 'x'.repeat(101) } }), 'borrower.name'],
+    ['name with markup', (l) => ({ ...l, borrower: { ...l.borrower, name: '<script>' } }), 'borrower.name'],
+    ['fractional amount', (l) => ({ ...l, amountDue: 12.5 }), 'amountDue'],
+    ['huge amount', (l) => ({ ...l, amountDue: 1e15 }), 'amountDue'],
+    ['amount as text', (l) => ({ ...l, amountDue: '500000' }), 'amountDue'],
+    ['date', (l) => ({ ...l, dueDate: '2024-02-30' }), 'dueDate'],
+    ['currency', (l) => ({ ...l, currency: 'XXY' }), 'currency'],
+    ['loan id', (l) => ({ ...l, loanId: 'L 1/2' }), 'loanId'],
+    ['unknown field', (l) => ({ ...l, amount: 1 }), '(body)'],
+    ['policy', (l) => ({ ...l, policyId: 'no-such-policy' }), 'policyId'],
+  ];
+  it.each(spoilers)(
+    'rejects a bad %s with a problem naming the field, and starts nothing',
+    async (_what, spoil, field) => {
+      const loan = newLoan();
+      const res = await post('/v1/loans').send(spoil(loan) as object);
+      expectProblem(res, 400);
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+      expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+    },
+  );
 
-  it('answers 415 for a body that is not JSON and 400 for malformed JSON', async () => {
-    await request(app).post('/v1/loans').set('content-type', 'text/plain').send('hello').expect(415);
-    const res = await request(app)
-      .post('/v1/loans')
-      .set('content-type', 'application/json')
-      .send('{"loanId":')
-      .expect(400);
+  it('answers 415 for a body that is not JSON, 400 for malformed JSON, 413 for a body too large', async () => {
+    expectProblem(await post('/v1/loans').set('content-type', 'text/plain').send('hello'), 415);
+    const res = await post('/v1/loans').set('content-type', 'application/json').send('{"loanId":');
+    expectProblem(res, 400);
     expect(res.body.title).toBe('Malformed JSON');
+    const big = { ...newLoan(), padding: 'x'.repeat(300_000) };
+    expectProblem(await post('/v1/loans').send(big), 413);
   });
 });
 
-describe('search attributes', () => {
-  it('lets operations filter loans by status, amount and next reminder, with no personal data in them', async () => {
-    const big = { ...newLoan(), amountDue: 900000 };
-    const small = { ...newLoan(), amountDue: 1000 };
-    await request(app).post('/v1/loans').send(big).expect(201);
-    await request(app).post('/v1/loans').send(small).expect(201);
-    const ids = [big.loanId, small.loanId].map((id) => `'loan-${id}'`).join(', ');
-    const query = `LoanStatus = 'active' AND OutstandingAmount > 100000 AND WorkflowId IN (${ids})`;
-    const found: string[] = [];
-    for (let i = 0; i < 50 && found.length === 0; i++) {
-      for await (const w of env.client.workflow.list({ query })) found.push(w.workflowId);
-      if (found.length === 0) await new Promise((r) => setTimeout(r, 200)); // visibility is eventually consistent
+describe('POST /v1/loans/batch', () => {
+  it('answers per item: a bad item does not sink the others', async () => {
+    const existing = await startLoan();
+    const fresh = newLoan();
+    const bad = { ...newLoan(), borrower: { ...newLoan().borrower, phone: 'nope' } };
+    const res = await post('/v1/loans/batch')
+      .send({ loans: [fresh, bad, existing, { ...existing, amountDue: 7 }, 42] })
+      .expect(200);
+    expect(res.body).toMatchObject({ started: 1, existing: 1, failed: 3 });
+    expect(res.body.results.map((r: { httpStatus: number }) => r.httpStatus)).toEqual([201, 400, 200, 409, 400]);
+    expect(res.body.results[0].loan).toMatchObject({ loanId: fresh.loanId, status: 'active' });
+    expect(res.body.results[1].problem.errors.map((e: { field: string }) => e.field)).toContain('borrower.phone');
+    expect(await workflowExists(`loan-${fresh.loanId}`)).toBe(true);
+    expect(await workflowExists(`loan-${bad.loanId}`)).toBe(false);
+  });
+
+  it('refuses more than 1,000 loans in one batch', async () => {
+    const res = await post('/v1/loans/batch').send({ loans: Array.from({ length: 1001 }, () => ({})) });
+    expectProblem(res, 400);
+    expect(res.body.errors[0].field).toBe('loans');
+  });
+});
+
+describe('GET /v1/loans', () => {
+  it('filters by status and amount through the search attributes, and pages', async () => {
+    const big = await startLoan({ ...newLoan(), amountDue: 987_654_321 });
+    const big2 = await startLoan({ ...newLoan(), amountDue: 987_654_322 });
+    await startLoan({ ...newLoan(), amountDue: 1000 });
+    const url = '/v1/loans?status=active&minOutstanding=987654321&maxOutstanding=987654322&pageSize=1';
+    let first: request.Response | undefined;
+    for (let i = 0; i < 50; i++) {
+      first = await get(url, READER).expect(200);
+      if (first.body.items.length === 1 && first.body.nextPageToken) break;
+      await new Promise((r) => setTimeout(r, 200)); // visibility is eventually consistent
     }
-    expect(found).toEqual([`loan-${big.loanId}`]);
-    const description = await env.client.workflow.getHandle(`loan-${big.loanId}`).describe();
-    const attrs = description.searchAttributes;
-    expect(attrs).toMatchObject({
-      LoanStatus: ['active'],
-      LoanStage: ['none'],
-      PolicyId: ['default'],
-      PauseReason: ['none'],
+    const second = await get(`${url}&pageToken=${first!.body.nextPageToken}`, READER).expect(200);
+    const ids = [...first!.body.items, ...second.body.items].map((i: { loanId: string }) => i.loanId).sort();
+    expect(ids).toEqual([big.loanId, big2.loanId].sort());
+    expect(first!.body.items[0]).toMatchObject({
+      status: 'active',
+      currency: 'CNY',
+      policyId: 'default',
+      stage: 'none',
     });
-    expect(attrs.NextReminderAt).toHaveLength(1);
-    expect(JSON.stringify(attrs)).not.toMatch(/13800138000|张先生/);
+  });
+
+  it('rejects an unknown filter', async () => {
+    const res = await get('/v1/loans?status=happy', READER);
+    expectProblem(res, 400);
+    expect(res.body.errors[0].field).toBe('status');
   });
 });
 
-describe('POST /v1/loans/:loanId/payments', () => {
+describe('PATCH, close and resume', () => {
+  it('changes contact and terms through updates; the schedule follows the new due date', async () => {
+    const loan = await startLoan();
+    const newDue = localDate(Date.now(), 'Asia/Shanghai', 30);
+    const res = await patch(`/v1/loans/${loan.loanId}`)
+      .send({ borrower: { phone: '+8613900139000' }, dueDate: newDue, amountDue: 600000 })
+      .expect(200);
+    expect(res.body).toMatchObject({ dueDate: newDue, amountDue: 600000, outstanding: 600000 });
+    const bad = await patch(`/v1/loans/${loan.loanId}`).send({ borrower: { phone: '123' } });
+    expectProblem(bad, 400);
+    expectProblem(await patch(`/v1/loans/${loan.loanId}`).send({}), 400);
+  });
+
+  it('a change the loan refuses is a 422 with its reason; a closed loan is a 409', async () => {
+    const loan = await startLoan();
+    const notPaused = await post(`/v1/loans/${loan.loanId}/resume`).send({});
+    expectProblem(notPaused, 422);
+    expect(notPaused.body.detail).toBe('the loan is not paused');
+    await post(`/v1/loans/${loan.loanId}/close`).send({ reason: 'sold' }).expect(200);
+    expect((await env.client.workflow.getHandle(`loan-${loan.loanId}`).result()).status).toBe('closed');
+    expectProblem(await post(`/v1/loans/${loan.loanId}/close`).send({ reason: 'sold' }), 409);
+    expectProblem(await patch(`/v1/loans/${loan.loanId}`).send({ amountDue: 5 }), 409);
+  });
+});
+
+describe('payments', () => {
   it('counts a payment once however often it arrives, and a payment in full completes the loan', async () => {
-    const loan = newLoan(14, daytimeZone());
-    await request(app).post('/v1/loans').send(loan).expect(201);
+    const loan = await startLoan(newLoan(14, daytimeZone()));
     const part = { paymentId: 'P-1', amount: 100000, paidAt: '2024-10-29T08:00:00Z' };
-    await request(app).post(`/v1/loans/${loan.loanId}/payments`).send(part).expect(202);
-    await request(app).post(`/v1/loans/${loan.loanId}/payments`).send(part).expect(202);
-    const mid = await request(app).get(`/v1/loans/${loan.loanId}`).expect(200);
+    await post(`/v1/loans/${loan.loanId}/payments`).send(part).expect(202);
+    await post(`/v1/loans/${loan.loanId}/payments`).send(part).expect(202);
+    const mid = await get(`/v1/loans/${loan.loanId}`).expect(200);
     expect(mid.body).toMatchObject({ status: 'active', outstanding: 400000 });
     expect(mid.body.payments).toHaveLength(1);
 
-    await request(app)
-      .post(`/v1/loans/${loan.loanId}/payments`)
+    await post(`/v1/loans/${loan.loanId}/payments`)
       .send({ paymentId: 'P-2', amount: 400000, paidAt: '2024-10-29T09:00:00Z' })
       .expect(202);
     const result = await env.client.workflow.getHandle(`loan-${loan.loanId}`).result();
     expect(result).toMatchObject({ status: 'paid', outstanding: 0, nextReminder: null });
-    const after = await request(app).get(`/v1/loans/${loan.loanId}`).expect(200);
-    expect(after.body).toMatchObject({ status: 'paid', outstanding: 0, nextReminderAt: null });
-
     // The loan has ended: a further payment is refused with a reason, not lost silently.
-    const late = await request(app)
-      .post(`/v1/loans/${loan.loanId}/payments`)
-      .send({ paymentId: 'P-3', amount: 1, paidAt: '2024-10-30T09:00:00Z' })
-      .expect(409);
-    expect(late.body.title).toBe('Loan closed');
+    const late = await post(`/v1/loans/${loan.loanId}/payments`).send({
+      paymentId: 'P-3',
+      amount: 1,
+      paidAt: '2024-10-30T09:00:00Z',
+    });
+    expectProblem(late, 409);
     // No reminder was due yet; the only message is the thank-you, sent at once in the borrower's daytime.
     expect(sms.sent.filter((m) => m.loanId === loan.loanId).map((m) => m.stage)).toEqual(['thank-you']);
   });
 
-  it('rejects a malformed payment naming the field, and a payment for an unknown loan with 404', async () => {
-    const loan = newLoan();
-    await request(app).post('/v1/loans').send(loan).expect(201);
-    const bad = await request(app)
-      .post(`/v1/loans/${loan.loanId}/payments`)
-      .send({ paymentId: 'P-1', amount: -5, paidAt: 'yesterday' })
-      .expect(400);
+  it('rejects a malformed payment naming the fields, and a payment for an unknown loan with 404', async () => {
+    const loan = await startLoan();
+    const bad = await post(`/v1/loans/${loan.loanId}/payments`).send({
+      paymentId: 'P-1',
+      amount: -5,
+      paidAt: 'yesterday',
+    });
+    expectProblem(bad, 400);
     expect(bad.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['amount', 'paidAt']);
-    const status = await request(app).get(`/v1/loans/${loan.loanId}`).expect(200);
-    expect(status.body.payments).toEqual([]);
+    expect((await get(`/v1/loans/${loan.loanId}`).expect(200)).body.payments).toEqual([]);
+    expectProblem(
+      await post('/v1/loans/NO-SUCH-LOAN/payments').send({
+        paymentId: 'P-1',
+        amount: 5,
+        paidAt: '2024-10-29T08:00:00Z',
+      }),
+      404,
+    );
+  });
+});
 
+describe('POST /v1/loans/:loanId/feedback', () => {
+  it('turns each kind of answer into the engine’s signal or update', async () => {
+    const loan = await startLoan();
+    const url = `/v1/loans/${loan.loanId}/feedback`;
+    expect(
+      (await post(url).send({ kind: 'callback', note: 'after 6pm', answerId: 'A-1' }).expect(202)).body.recordedAs,
+    ).toBe('callback');
+    await post(url).send({ kind: 'callback', note: 'after 6pm', answerId: 'A-1' }).expect(202); // a retry
+    await post(url).send({ kind: 'rating', messageKey: 'pre-due@x', clarity: 4, tone: 2 }).expect(202);
+    expect((await post(url).send({ kind: 'reply', text: 'who is this?' }).expect(202)).body.recordedAs).toBe(
+      'callback',
+    );
+    const promise = await post(url)
+      .send({ kind: 'promise-to-pay', date: localDate(Date.now(), 'Asia/Shanghai', 3) })
+      .expect(200);
+    expect(promise.body.pausedUntil).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    const tooFar = await post(url).send({ kind: 'promise-to-pay', date: localDate(Date.now(), 'Asia/Shanghai', 90) });
+    expectProblem(tooFar, 422);
+    expect(tooFar.body.detail).toMatch(/further ahead than the policy allows/);
+    expect((await post(url).send({ kind: 'reply', text: '退订' }).expect(202)).body.recordedAs).toBe('opt-out');
+    const status = (await get(`/v1/loans/${loan.loanId}`).expect(200)).body;
+    expect(status.answers.map((a: { kind: string }) => a.kind)).toEqual(['callback', 'rating', 'callback', 'opt-out']);
+    expect(status).toMatchObject({ optedOut: true, variant: 'gentle', pause: { kind: 'promise-to-pay' } });
+  });
+
+  it('pauses on a dispute until operations resume it', async () => {
+    const loan = await startLoan();
+    await post(`/v1/loans/${loan.loanId}/feedback`).send({ kind: 'dispute', reason: 'not my loan' }).expect(202);
+    expect((await get(`/v1/loans/${loan.loanId}`).expect(200)).body).toMatchObject({
+      status: 'paused',
+      pause: { kind: 'dispute' },
+    });
+    const resumed = await post(`/v1/loans/${loan.loanId}/resume`).send({ note: 'checked' }).expect(200);
+    expect(resumed.body).toMatchObject({ status: 'active', pause: null });
+  });
+
+  it('rejects an unknown kind or a rating out of range', async () => {
+    const loan = await startLoan();
+    expectProblem(await post(`/v1/loans/${loan.loanId}/feedback`).send({ kind: 'praise' }), 400);
+    const r = await post(`/v1/loans/${loan.loanId}/feedback`).send({
+      kind: 'rating',
+      messageKey: 'k',
+      clarity: 9,
+      tone: 0,
+    });
+    expectProblem(r, 400);
+    expect(r.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['clarity', 'tone']);
+  });
+});
+
+describe('POST /v1/webhooks/payments', () => {
+  const deliver = (body: string, header: string | undefined) => {
+    const r = request(app).post('/v1/webhooks/payments').set('content-type', 'application/json');
+    return header === undefined ? r.send(body) : r.set(SIGNATURE_HEADER, header).send(body);
+  };
+
+  it('accepts a signed delivery, and a replay or retry of it counts once', async () => {
+    const loan = await startLoan();
+    const body = JSON.stringify({
+      loanId: loan.loanId,
+      paymentId: 'WH-1',
+      amount: 100000,
+      paidAt: '2024-10-29T08:00:00Z',
+    });
+    await deliver(body, signatureHeader(SECRET, body)).expect(202);
+    await deliver(body, signatureHeader(SECRET, body)).expect(202); // the sender retried
+    await deliver(body, signatureHeader(OLD_SECRET, body)).expect(202); // signed with the previous secret while rotating
+    const status = (await get(`/v1/loans/${loan.loanId}`).expect(200)).body;
+    expect(status.payments).toHaveLength(1);
+    expect(status.outstanding).toBe(400000);
+  });
+
+  it('rejects forged, stale, missing and malformed signatures, and signals nothing', async () => {
+    const loan = await startLoan();
+    const body = JSON.stringify({
+      loanId: loan.loanId,
+      paymentId: 'WH-X',
+      amount: 500000,
+      paidAt: '2024-10-29T08:00:00Z',
+    });
+    const forged = await deliver(body, signatureHeader('not-the-secret-0123456789abcd', body));
+    expectProblem(forged, 401);
+    expect(forged.body.detail).toBe('signature does not match');
+    const tampered = await deliver(body.replace('500000', '500001'), signatureHeader(SECRET, body));
+    expectProblem(tampered, 401);
+    const stale = await deliver(body, signatureHeader(SECRET, body, Date.now() - 6 * 60_000));
+    expectProblem(stale, 401);
+    expect(stale.body.detail).toMatch(/5-minute/);
+    expectProblem(await deliver(body, undefined), 401);
+    expectProblem(await deliver(body, 't=abc,v1=zz'), 401);
+    expect((await get(`/v1/loans/${loan.loanId}`).expect(200)).body.payments).toEqual([]);
+  });
+
+  it('validates a correctly signed body like any other', async () => {
+    const body = JSON.stringify({ loanId: 'L-1', paymentId: 'WH-2', amount: 'lots', paidAt: 'now' });
+    const res = await deliver(body, signatureHeader(SECRET, body));
+    expectProblem(res, 400);
+    expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['amount', 'paidAt']);
+    expectProblem(await deliver('{oops', signatureHeader(SECRET, '{oops')), 400);
+  });
+});
+
+describe('authentication, limits and operations', () => {
+  it('401 without a key or with an unknown one, 403 without the scope; health needs none', async () => {
+    expectProblem(await request(app).get('/v1/loans/L-1'), 401);
+    expectProblem(await request(app).get('/v1/loans/L-1').set('Authorization', 'Bearer nope'), 401);
+    expectProblem(await post('/v1/loans', READER).send(newLoan()), 403);
+    expectProblem(await request(app).get('/metrics').set('Authorization', `Bearer ${READER}`), 403);
+    await request(app).get('/healthz').expect(200);
+    await request(app).get('/v1/loans/NO-SUCH-LOAN').set('X-API-Key', READER).expect(404);
+  });
+
+  it('/readyz reports Temporal reachable; /metrics counts requests and loans started', async () => {
+    await request(app).get('/readyz').expect(200);
+    const m = await request(app).get('/metrics').set('Authorization', `Bearer ${METRICS}`).expect(200);
+    expect(m.text).toMatch(/loan_reminders_loans_started_total \d+/);
+    expect(m.text).toMatch(/loan_reminders_http_request_duration_seconds_bucket\{[^}]*route="\/v1\/loans"/);
+    expect(Number(/loan_reminders_loans_started_total (\d+)/.exec(m.text)![1])).toBeGreaterThan(0);
+  });
+
+  it('answers 429 problem+json past the rate limit', async () => {
+    const limited = createApp({ ...deps, rateLimitPerMinute: 2 });
+    for (let i = 0; i < 2; i++)
+      await request(limited).get('/v1/loans/NO-SUCH').set('Authorization', `Bearer ${READER}`).expect(404);
+    const res = await request(limited).get('/v1/loans/NO-SUCH').set('Authorization', `Bearer ${READER}`);
+    expectProblem(res, 429);
+  });
+
+  it('sends security headers and a request id, and never logs a name, phone number or key', async () => {
+    const res = await request(app).get('/healthz').set('X-Request-Id', 'req-123').expect(200);
+    expect(res.headers['x-request-id']).toBe('req-123');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toBeDefined();
+    await startLoan();
+    expect(logged).toContain('"msg":"loan started"');
+    for (const secret of ['13800138000', '张先生', WRITER, READER, SECRET]) expect(logged).not.toContain(secret);
+  });
+});
+
+describe('the contract', () => {
+  it('lists every route of the app in /openapi.json, with its schema', async () => {
+    const doc = (await request(app).get('/openapi.json').expect(200)).body;
+    expect(doc.openapi).toBe('3.1.0');
+    const documented = new Set(
+      Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) =>
+        Object.keys(ops).map((m) => `${m} ${p}`),
+      ),
+    );
+    const versioned = routePaths(app).filter((r) => r.path.startsWith('/v1/'));
+    expect(versioned.length).toBeGreaterThanOrEqual(10);
+    for (const r of versioned) expect(documented).toContain(`${r.method} ${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`);
+    const create = doc.paths['/v1/loans'].post.requestBody.content['application/json'].schema;
+    expect(create.properties.borrower.properties.phone.pattern).toBe('^\\+[1-9]\\d{6,14}$');
+    expect(create.additionalProperties).toBe(false);
+  });
+
+  it('serves a browsable docs page', async () => {
+    const page = await request(app).get('/docs').expect(200);
+    expect(page.text).toContain('swagger-ui-bundle.js');
     await request(app)
-      .post('/v1/loans/NO-SUCH-LOAN/payments')
-      .send({ paymentId: 'P-1', amount: 5, paidAt: '2024-10-29T08:00:00Z' })
-      .expect(404);
+      .get('/docs/swagger-ui-bundle.js')
+      .expect(200)
+      .expect('content-type', /javascript/);
   });
 });

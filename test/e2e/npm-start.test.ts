@@ -1,7 +1,7 @@
 // `npm start` as a user runs it: the whole stack from one command, stopped with Ctrl-C
 // (SIGINT), started again on the same data folder, with the loan still there.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,9 +88,15 @@ describe('npm start', () => {
     const first = await startStack(env);
     running.push(first);
     expect(first.output()).toContain(`http://localhost:${uiPort}`);
+    // With no API_KEYS, npm start made a local development key and printed it.
+    const key = readFileSync(join(env.DATA_DIR, 'dev-api-key'), 'utf8').trim();
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(first.output()).toContain(key);
+    const auth = { authorization: `Bearer ${key}` };
+    expect((await fetch(`${api}/v1/loans/${loanId}`)).status).toBe(401);
     const created = await fetch(`${api}/v1/loans`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({
         loanId,
         borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN', timezone: 'Asia/Shanghai' },
@@ -121,7 +127,9 @@ describe('npm start', () => {
 
     const second = await startStack(env);
     running.push(second);
-    const status = await fetch(`${api}/v1/loans/${loanId}`);
+    // The same key works after the restart: it was kept in the data folder.
+    expect(readFileSync(join(env.DATA_DIR, 'dev-api-key'), 'utf8').trim()).toBe(key);
+    const status = await fetch(`${api}/v1/loans/${loanId}`, { headers: auth });
     expect(status.status).toBe(200);
     expect(await status.json()).toMatchObject({ loanId, status: 'active', outstanding: 500000 });
     expect(await stop(second)).toBe(0);

@@ -1,0 +1,78 @@
+// API keys with scopes. Keys are compared as SHA-256 digests with a constant-time compare, so
+// neither a key's length nor its prefix leaks through timing.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { ProblemError } from './problem';
+
+export const SCOPES = ['loans:read', 'loans:write', 'analytics:read', 'metrics:read'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface ApiKey {
+  /** A label for logs and metrics; never the key. */
+  name: string;
+  key: string;
+  scopes: Scope[];
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * Parses API_KEYS: entries separated by commas, each `name:key:scope+scope`, e.g.
+ * `ledger:3f9c...:loans:write+loans:read` is read as name "ledger", key "3f9c...", and the scopes.
+ */
+export function parseApiKeys(spec: string): ApiKey[] {
+  return spec
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [name, key, ...rest] = entry.split(':');
+      const scopes = rest.join(':').split('+').filter(Boolean);
+      if (!name || !key || key.length < 24)
+        throw new Error(`API_KEYS: entry "${name ?? ''}" needs name:key:scopes with a key of 24+ characters`);
+      for (const s of scopes) {
+        if (!SCOPES.includes(s as Scope))
+          throw new Error(`API_KEYS: entry "${name}" has unknown scope "${s}" (known: ${SCOPES.join(', ')})`);
+      }
+      if (scopes.length === 0) throw new Error(`API_KEYS: entry "${name}" has no scopes`);
+      return { name, key, scopes: scopes as Scope[] };
+    });
+}
+
+export interface Authenticated {
+  name: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    apiKey?: Authenticated;
+  }
+}
+
+export function presentedKey(header: string | undefined, xApiKey: string | undefined): string | undefined {
+  if (xApiKey) return xApiKey;
+  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  return m?.[1];
+}
+
+export function authenticator(keys: readonly ApiKey[]) {
+  const known = keys.map((k) => ({ ...k, digest: digest(k.key), scopes: new Set(k.scopes) }));
+  const find = (presented: string): Authenticated | undefined => {
+    const d = digest(presented);
+    let match: Authenticated | undefined;
+    for (const k of known) if (timingSafeEqual(d, k.digest)) match = { name: k.name, scopes: k.scopes };
+    return match;
+  };
+  return (scope: Scope): RequestHandler =>
+    (req, _res, next) => {
+      const presented = presentedKey(req.get('authorization'), req.get('x-api-key'));
+      if (!presented)
+        return next(new ProblemError(401, 'Unauthorized', 'send an API key as "Authorization: Bearer <key>"'));
+      const who = find(presented);
+      if (!who) return next(new ProblemError(401, 'Unauthorized', 'the API key is not valid'));
+      req.apiKey = who;
+      if (!who.scopes.has(scope)) return next(new ProblemError(403, 'Forbidden', `this key lacks the scope ${scope}`));
+      next();
+    };
+}

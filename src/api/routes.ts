@@ -1,0 +1,494 @@
+// Every route of the API as data: method, path, scope, schemas and handler. Express is wired from
+// this table and so is the OpenAPI document, so the two cannot drift apart.
+import { createHash } from 'node:crypto';
+import type { Request, Response } from 'express';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import type { z } from 'zod';
+import { workflowIdForLoan, type Lender } from '../domain/loan';
+import { isOptOutReply } from '../domain/replies';
+import { expandPolicy, forecast } from '../domain/schedule';
+import type { Logger } from '../log';
+import { DEFAULT_POLICY_ID, type PolicyRegistry } from '../policies/registry';
+import {
+  borrowerAnswerSignal,
+  changeContactUpdate,
+  changeTermsUpdate,
+  closeLoanUpdate,
+  loanReminder,
+  loanStatusQuery,
+  paymentReceivedSignal,
+  promiseToPayUpdate,
+  resumeUpdate,
+  type LoanReminderInput,
+  type LoanStatus,
+} from '../workflows/loan-reminder';
+import {
+  DUE_DATE,
+  LOAN_STAGE,
+  LOAN_STATUS,
+  NEXT_REMINDER_AT,
+  OUTSTANDING_AMOUNT,
+  LOAN_CURRENCY,
+  PAUSE_REASON,
+  POLICY_ID,
+} from '../workflows/search-attributes';
+import type { Scope } from './auth';
+import type { Metrics } from './metrics';
+import { ProblemError, validationProblem } from './problem';
+import {
+  batchSchema,
+  closeLoanSchema,
+  createLoanSchema,
+  feedbackSchema,
+  listQuerySchema,
+  loanIdSchema,
+  patchLoanSchema,
+  paymentSchema,
+  resumeSchema,
+  webhookPaymentSchema,
+  type CreateLoan,
+} from './schemas';
+
+export interface RouteSpec {
+  method: 'get' | 'post' | 'patch';
+  path: string;
+  operationId: string;
+  tag: string;
+  summary: string;
+  auth: Scope | 'webhook-signature' | 'none';
+  body?: z.ZodType;
+  query?: z.ZodType;
+  responses: Record<number, string>;
+  handler: (req: Request, res: Response) => Promise<void> | void;
+}
+
+export interface RouteDeps {
+  client: Client;
+  taskQueue: string;
+  lender: Lender;
+  policies: PolicyRegistry;
+  log: Logger;
+  metrics: Metrics;
+}
+
+const COMMON_ERRORS = {
+  400: 'Invalid request',
+  401: 'No or unknown API key',
+  403: 'Key lacks the scope',
+  429: 'Rate limited',
+};
+
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw validationProblem(r.error);
+  return r.data;
+}
+
+function loanIdParam(req: Request): string {
+  const r = loanIdSchema.safeParse(req.params.loanId);
+  if (!r.success) throw new ProblemError(404, 'Not found', 'no such loan');
+  return r.data;
+}
+
+/** JSON with keys sorted at every level: the same request always has the same fingerprint. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+    return `{${entries
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** What the API shows of a loan: the workflow's status without internal fields. */
+function loanView(s: LoanStatus) {
+  const { requestFingerprint: _internal, ...rest } = s;
+  return { ...rest, workflowId: workflowIdForLoan(s.loanId), nextReminderAt: s.nextReminder?.at ?? null };
+}
+
+export function buildRoutes(d: RouteDeps): RouteSpec[] {
+  const handle = (loanId: string) => d.client.workflow.getHandle<typeof loanReminder>(workflowIdForLoan(loanId));
+
+  /** Runs a signal or update; a loan whose workflow has ended answers 409, an unknown one 404. */
+  async function onLoan<T>(h: WorkflowHandle, loanId: string, act: () => Promise<T>): Promise<T> {
+    try {
+      return await act();
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        throw new ProblemError(422, 'Change refused', err.cause?.message ?? err.message);
+      }
+      if (err instanceof WorkflowNotFoundError) {
+        const exists = await h.describe().then(
+          () => true,
+          () => false,
+        );
+        if (exists) throw new ProblemError(409, 'Loan closed', `loan ${loanId} is no longer active`);
+        throw new ProblemError(404, 'Not found', 'no such loan');
+      }
+      throw err;
+    }
+  }
+
+  async function startLoan(body: CreateLoan): Promise<{ code: 200 | 201; body: Record<string, unknown> }> {
+    const { policyId = DEFAULT_POLICY_ID, lender = d.lender, ...loan } = body;
+    const policy = d.policies.get(policyId);
+    if (!policy) {
+      throw new ProblemError(
+        400,
+        'Invalid request',
+        'invalid policyId',
+        [{ field: 'policyId', message: `unknown policy; known: ${d.policies.ids().join(', ')}` }],
+        'urn:loan-reminders:problem:validation',
+      );
+    }
+    const requestFingerprint = createHash('sha256')
+      .update(canonical({ ...body, policyId }))
+      .digest('hex');
+    const workflowId = workflowIdForLoan(loan.loanId);
+    const input: LoanReminderInput = { loan, lender, policy, requestFingerprint };
+    try {
+      const started = await d.client.workflow.start(loanReminder, {
+        workflowId,
+        taskQueue: d.taskQueue,
+        args: [input],
+        // A loan id names one loan for ever: it cannot be started again, even after it ended.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+      d.metrics.loansStarted.inc();
+      d.log.info({ loanId: loan.loanId, workflowId, policyId }, 'loan started');
+      const now = Date.now();
+      const tz = loan.borrower.timezone;
+      const plan = expandPolicy(policy, { dueDate: loan.dueDate, timezone: tz, startedAt: now });
+      return {
+        code: 201,
+        body: {
+          loanId: loan.loanId,
+          workflowId,
+          runId: started.firstExecutionRunId,
+          status: 'active',
+          policyId,
+          // What the loan will get if nothing happens to it; payments and answers change it.
+          schedule: forecast(policy, plan, now, tz).map(({ stage, template, at }) => ({
+            stage,
+            template,
+            at: new Date(at).toISOString(),
+          })),
+        },
+      };
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      const existing = await handle(loan.loanId).query(loanStatusQuery);
+      if (existing.requestFingerprint !== requestFingerprint) {
+        throw new ProblemError(409, 'Loan already exists', `loan ${loan.loanId} was started with a different body`);
+      }
+      return { code: 200, body: loanView(existing) };
+    }
+  }
+
+  const routes: RouteSpec[] = [
+    {
+      method: 'post',
+      path: '/v1/loans',
+      operationId: 'startLoan',
+      tag: 'loans',
+      summary: 'Start reminders for a loan (idempotent on loanId)',
+      auth: 'loans:write',
+      body: createLoanSchema,
+      responses: {
+        201: 'Started',
+        200: 'Already started with the same body',
+        409: 'Loan id used with another body',
+        413: 'Too large',
+        415: 'Not JSON',
+        ...COMMON_ERRORS,
+      },
+      handler: async (req, res) => {
+        const r = await startLoan(parse(createLoanSchema, req.body));
+        if (r.code === 201) res.location(`/v1/loans/${encodeURIComponent(String(r.body.loanId))}`);
+        res.status(r.code).json(r.body);
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/loans/batch',
+      operationId: 'startLoans',
+      tag: 'loans',
+      summary: 'Start up to 1,000 loans; answers per item',
+      auth: 'loans:write',
+      body: batchSchema,
+      responses: { 200: 'One result per item, in order', 413: 'Too large', 415: 'Not JSON', ...COMMON_ERRORS },
+      handler: async (req, res) => {
+        const { loans } = parse(batchSchema, req.body);
+        const results: Array<Record<string, unknown>> = new Array(loans.length);
+        let next = 0;
+        const work = async () => {
+          for (let i = next++; i < loans.length; i = next++) {
+            try {
+              const r = await startLoan(parse(createLoanSchema, loans[i]));
+              results[i] = { index: i, httpStatus: r.code, loan: r.body };
+            } catch (caught) {
+              // One item's trouble is that item's answer; the others go on.
+              const err =
+                caught instanceof ProblemError
+                  ? caught
+                  : new ProblemError(503, 'Unavailable', 'could not reach Temporal; retry this item');
+              if (!(caught instanceof ProblemError)) d.log.error({ err: caught }, 'batch item failed');
+              const id = (loans[i] as { loanId?: unknown } | null)?.loanId;
+              results[i] = {
+                index: i,
+                httpStatus: err.status,
+                ...(typeof id === 'string' ? { loanId: id } : {}),
+                problem: { title: err.title, detail: err.detail, errors: err.errors },
+              };
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: 16 }, work));
+        const count = (f: (s: number) => boolean) => results.filter((r) => f(r.httpStatus as number)).length;
+        res.json({
+          started: count((s) => s === 201),
+          existing: count((s) => s === 200),
+          failed: count((s) => s >= 400),
+          results,
+        });
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/loans',
+      operationId: 'listLoans',
+      tag: 'loans',
+      summary: 'List loans by status, stage, overdue, amount range (Temporal visibility)',
+      auth: 'loans:read',
+      query: listQuerySchema,
+      responses: { 200: 'A page of loans', ...COMMON_ERRORS },
+      handler: async (req, res) => {
+        const q = parse(listQuerySchema, req.query);
+        // Every value below passed the schema (enums, ids, integers): nothing free-form enters the query.
+        const clauses = [`WorkflowType = 'loanReminder'`];
+        if (q.status) clauses.push(`${LOAN_STATUS.name} = '${q.status}'`);
+        if (q.stage) clauses.push(`${LOAN_STAGE.name} = '${q.stage}'`);
+        if (q.policyId) clauses.push(`${POLICY_ID.name} = '${q.policyId}'`);
+        if (q.minOutstanding !== undefined) clauses.push(`${OUTSTANDING_AMOUNT.name} >= ${q.minOutstanding}`);
+        if (q.maxOutstanding !== undefined) clauses.push(`${OUTSTANDING_AMOUNT.name} <= ${q.maxOutstanding}`);
+        const dayAgo = new Date(Date.now() - 86_400_000).toISOString();
+        if (q.overdue === 'true')
+          clauses.push(`${DUE_DATE.name} <= '${dayAgo}' AND ${LOAN_STATUS.name} IN ('active', 'paused')`);
+        if (q.overdue === 'false')
+          clauses.push(`(${DUE_DATE.name} > '${dayAgo}' OR ${LOAN_STATUS.name} NOT IN ('active', 'paused'))`);
+        const page = await d.client.workflowService.listWorkflowExecutions({
+          namespace: d.client.options.namespace,
+          query: clauses.join(' AND '),
+          pageSize: q.pageSize,
+          nextPageToken: q.pageToken ? Buffer.from(q.pageToken, 'base64url') : undefined,
+        });
+        const items = (page.executions ?? []).map((e) => {
+          const sa = decodeTypedSearchAttributes(e.searchAttributes?.indexedFields);
+          const workflowId = e.execution?.workflowId ?? '';
+          return {
+            loanId: workflowId.replace(/^loan-/, ''),
+            workflowId,
+            status: sa.get(LOAN_STATUS) ?? null,
+            stage: sa.get(LOAN_STAGE) ?? null,
+            outstanding: sa.get(OUTSTANDING_AMOUNT) ?? null,
+            currency: sa.get(LOAN_CURRENCY) ?? null,
+            dueDate: sa.get(DUE_DATE)?.toISOString() ?? null,
+            nextReminderAt: sa.get(NEXT_REMINDER_AT)?.toISOString() ?? null,
+            policyId: sa.get(POLICY_ID) ?? null,
+            pause: sa.get(PAUSE_REASON) ?? null,
+          };
+        });
+        const token = page.nextPageToken?.length ? Buffer.from(page.nextPageToken).toString('base64url') : null;
+        res.json({ items, nextPageToken: token });
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/loans/:loanId',
+      operationId: 'getLoan',
+      tag: 'loans',
+      summary: 'A loan’s full status: stage, outstanding, next reminder and why, pauses, messages, payments, answers',
+      auth: 'loans:read',
+      responses: { 200: 'The loan', 404: 'Unknown loan', ...COMMON_ERRORS },
+      handler: async (req, res) => {
+        res.json(loanView(await handle(loanIdParam(req)).query(loanStatusQuery)));
+      },
+    },
+    {
+      method: 'patch',
+      path: '/v1/loans/:loanId',
+      operationId: 'changeLoan',
+      tag: 'loans',
+      summary: 'Change contact, due date or amount (a refused change is a 422 with the reason)',
+      auth: 'loans:write',
+      body: patchLoanSchema,
+      responses: {
+        200: 'Changed',
+        404: 'Unknown loan',
+        409: 'Loan closed',
+        422: 'Refused by the loan',
+        ...COMMON_ERRORS,
+      },
+      handler: async (req, res) => {
+        const loanId = loanIdParam(req);
+        const change = parse(patchLoanSchema, req.body);
+        const h = handle(loanId);
+        if (change.borrower) {
+          await onLoan(h, loanId, () => h.executeUpdate(changeContactUpdate, { args: [change.borrower!] }));
+          d.metrics.signals.inc({ kind: 'changeContact' });
+        }
+        if (change.dueDate !== undefined || change.amountDue !== undefined) {
+          await onLoan(h, loanId, () =>
+            h.executeUpdate(changeTermsUpdate, { args: [{ dueDate: change.dueDate, amountDue: change.amountDue }] }),
+          );
+          d.metrics.signals.inc({ kind: 'changeTerms' });
+        }
+        res.json(loanView(await h.query(loanStatusQuery)));
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/loans/:loanId/close',
+      operationId: 'closeLoan',
+      tag: 'loans',
+      summary: 'Close a loan (written off, sold, settled elsewhere, cancelled): no more reminders',
+      auth: 'loans:write',
+      body: closeLoanSchema,
+      responses: {
+        200: 'Closed',
+        404: 'Unknown loan',
+        409: 'Loan closed',
+        422: 'Refused by the loan',
+        ...COMMON_ERRORS,
+      },
+      handler: async (req, res) => {
+        const loanId = loanIdParam(req);
+        const body = parse(closeLoanSchema, req.body);
+        const h = handle(loanId);
+        await onLoan(h, loanId, () => h.executeUpdate(closeLoanUpdate, { args: [body] }));
+        d.metrics.signals.inc({ kind: 'closeLoan' });
+        res.json({ loanId, status: 'closed', reason: body.reason });
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/loans/:loanId/payments',
+      operationId: 'reportPayment',
+      tag: 'payments',
+      summary: 'Report a payment (the same paymentId twice counts once)',
+      auth: 'loans:write',
+      body: paymentSchema,
+      responses: { 202: 'Accepted', 404: 'Unknown loan', 409: 'Loan closed', ...COMMON_ERRORS },
+      handler: async (req, res) => {
+        const loanId = loanIdParam(req);
+        const payment = parse(paymentSchema, req.body);
+        const h = handle(loanId);
+        await onLoan(h, loanId, () => h.signal(paymentReceivedSignal, payment));
+        d.metrics.signals.inc({ kind: 'payment' });
+        d.log.info({ loanId, paymentId: payment.paymentId }, 'payment signalled');
+        res.status(202).json({ loanId, paymentId: payment.paymentId, accepted: true });
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/loans/:loanId/feedback',
+      operationId: 'reportAnswer',
+      tag: 'answers',
+      summary:
+        'A borrower’s answer: opt-out, reply text, dispute, hardship, call-back, wrong number, rating, promise to pay',
+      auth: 'loans:write',
+      body: feedbackSchema,
+      responses: {
+        202: 'Accepted',
+        200: 'Promise to pay accepted',
+        404: 'Unknown loan',
+        409: 'Loan closed',
+        422: 'Promise refused',
+        ...COMMON_ERRORS,
+      },
+      handler: async (req, res) => {
+        const loanId = loanIdParam(req);
+        const answer = parse(feedbackSchema, req.body);
+        const h = handle(loanId);
+        if (answer.kind === 'promise-to-pay') {
+          const r = await onLoan(h, loanId, () =>
+            h.executeUpdate(promiseToPayUpdate, { args: [{ date: answer.date }] }),
+          );
+          d.metrics.signals.inc({ kind: 'promise-to-pay' });
+          res.json({ loanId, accepted: true, ...r });
+          return;
+        }
+        const signal =
+          answer.kind === 'reply'
+            ? isOptOutReply(answer.text)
+              ? { kind: 'opt-out' as const, answerId: answer.answerId, at: answer.at }
+              : { kind: 'callback' as const, note: answer.text, answerId: answer.answerId, at: answer.at }
+            : answer;
+        await onLoan(h, loanId, () => h.signal(borrowerAnswerSignal, signal));
+        d.metrics.signals.inc({ kind: signal.kind });
+        res.status(202).json({ loanId, accepted: true, recordedAs: signal.kind });
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/loans/:loanId/resume',
+      operationId: 'resumeLoan',
+      tag: 'loans',
+      summary: 'Operations end a dispute or hardship pause; the schedule is re-planned',
+      auth: 'loans:write',
+      body: resumeSchema,
+      responses: { 200: 'Resumed', 404: 'Unknown loan', 409: 'Loan closed', 422: 'Not paused', ...COMMON_ERRORS },
+      handler: async (req, res) => {
+        const loanId = loanIdParam(req);
+        const body = parse(resumeSchema, req.body);
+        const h = handle(loanId);
+        await onLoan(h, loanId, () => h.executeUpdate(resumeUpdate, { args: [body] }));
+        d.metrics.signals.inc({ kind: 'resume' });
+        res.json(loanView(await h.query(loanStatusQuery)));
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/webhooks/payments',
+      operationId: 'paymentWebhook',
+      tag: 'webhooks',
+      summary: 'Signed payment webhook (HMAC-SHA256); deliveries of the same payment count once',
+      auth: 'webhook-signature',
+      body: webhookPaymentSchema,
+      responses: {
+        202: 'Accepted',
+        400: 'Invalid payment',
+        401: 'Bad, stale or missing signature',
+        404: 'Unknown loan',
+        409: 'Loan closed',
+        413: 'Too large',
+        429: 'Rate limited',
+      },
+      handler: async (req, res) => {
+        let json: unknown;
+        try {
+          json = JSON.parse((req.body as Buffer).toString('utf8'));
+        } catch {
+          throw new ProblemError(400, 'Malformed JSON', 'the request body is not valid JSON');
+        }
+        const { loanId, ...payment } = parse(webhookPaymentSchema, json);
+        const h = handle(loanId);
+        await onLoan(h, loanId, () => h.signal(paymentReceivedSignal, payment));
+        d.metrics.signals.inc({ kind: 'payment-webhook' });
+        d.log.info({ loanId, paymentId: payment.paymentId }, 'payment webhook signalled');
+        res.status(202).json({ loanId, paymentId: payment.paymentId, accepted: true });
+      },
+    },
+  ];
+  return routes;
+}
