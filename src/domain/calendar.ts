@@ -42,18 +42,34 @@ export function clockMs(duration: Duration): number {
   return ((hours * 60 + minutes) * 60 + seconds) * 1000 + milliseconds;
 }
 
+const minutesOf = (hm: string) => (hm === '24:00' ? 1440 : Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3)));
+
+/** Inside the window by the borrower's wall clock (on a daylight-saving day, 03:00 is 03:00). */
 export function isInWindow(ms: number, window: SendingWindow, timezone: string): boolean {
   const local = DateTime.fromMillis(ms, { zone: timezone });
-  return ms >= setHm(local, window.start).toMillis() && ms < setHm(local, window.end).toMillis();
+  const minute = local.hour * 60 + local.minute;
+  return minute >= minutesOf(window.start) && minute < minutesOf(window.end);
 }
 
 /** The first instant at or after `ms` inside the sending window, in the borrower's time zone. */
 export function nextWindowOpening(ms: number, window: SendingWindow, timezone: string): number {
-  const local = DateTime.fromMillis(ms, { zone: timezone });
-  const opens = setHm(local, window.start).toMillis();
-  if (ms < opens) return opens;
-  if (ms < setHm(local, window.end).toMillis()) return ms;
-  return setHm(local.startOf('day').plus({ days: 1 }), window.start).toMillis();
+  if (isInWindow(ms, window, timezone)) return ms;
+  let day = DateTime.fromMillis(ms, { zone: timezone }).startOf('day');
+  // Today's opening if it is still ahead, else a later day's. A day whose whole window falls in a
+  // daylight-saving gap has no opening; the loop moves on to the next.
+  for (let i = 0; i < 4; i++) {
+    let opens = setHm(day, window.start).toMillis();
+    if (opens >= ms && isInWindow(opens, window, timezone)) {
+      // If the opening fell in a daylight-saving gap it was pushed past the gap by a whole offset
+      // change; the window really opens where the gap ends, a few minutes earlier.
+      while (opens - 60_000 >= ms && isInWindow(opens - 60_000, window, timezone)) opens -= 60_000;
+      return opens;
+    }
+    day = day.plus({ days: 1 });
+  }
+  throw new RangeError(
+    `no opening of the window ${window.start}-${window.end} in ${timezone} after ${new Date(ms).toISOString()}`,
+  );
 }
 
 export function formatLocal(ms: number, timezone: string): string {

@@ -7,6 +7,8 @@ import { decideNext, expandPolicy, forecast, placeSend, type SentReminder } from
 import { DEFAULT_POLICY } from '../helpers/temporal';
 
 const SHANGHAI = 'Asia/Shanghai';
+/** 1,000 runs per property in `npm test`; PROPERTY_RUNS=50000 for a deeper search. */
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 1000);
 const utc = (ms: number) => new Date(ms).toISOString();
 
 describe('the default policy for the brief’s example loan (due 2024-10-30, Shanghai)', () => {
@@ -97,10 +99,24 @@ describe('the sending window', () => {
     expect(utc(nextWindowOpening(Date.parse('2024-10-30T23:30:00Z'), w, SHANGHAI))).toBe('2024-10-31T00:00:00.000Z');
     expect(isInWindow(Date.parse('2024-10-30T12:59:59Z'), w, SHANGHAI)).toBe(true);
     expect(isInWindow(Date.parse('2024-10-30T13:00:00Z'), w, SHANGHAI)).toBe(false);
-    // Berlin springs forward at 02:00 on 2025-03-30: a window opening at 02:30 opens at 03:30.
+    // Berlin skips 02:00-03:00 on 2025-03-30: a window opening at 02:30 opens at 03:00, the first
+    // moment after 02:30 that exists.
     const early = { start: '02:30', end: '21:00' };
     expect(utc(nextWindowOpening(Date.parse('2025-03-29T23:00:00Z'), early, 'Europe/Berlin'))).toBe(
-      '2025-03-30T01:30:00.000Z',
+      '2025-03-30T01:00:00.000Z',
+    );
+  });
+
+  it('judges the window by the wall clock on a daylight-saving day (cases found by the property tests)', () => {
+    // Sydney skips 02:00-03:00 on 2022-10-02: 03:00 is after a window closing at 02:02.
+    const w = { start: '00:00', end: '02:02' };
+    const threeAm = Date.parse('2022-10-01T16:00:00Z'); // 03:00 +11:00
+    expect(isInWindow(threeAm, w, 'Australia/Sydney')).toBe(false);
+    expect(utc(nextWindowOpening(threeAm, w, 'Australia/Sydney'))).toBe('2022-10-02T13:00:00.000Z'); // next day 00:00
+    // Chatham skips 02:45-03:45 on 2033-09-25: a window opening at 02:46 opens at 03:45.
+    const c = { start: '02:46', end: '03:47' };
+    expect(utc(nextWindowOpening(Date.parse('2033-09-23T15:02:00Z'), c, 'Pacific/Chatham'))).toBe(
+      '2033-09-24T14:00:00.000Z',
     );
   });
 });
@@ -214,7 +230,7 @@ describe('schedule properties (1,000 random policies, zones with DST, due dates)
           ),
         ).toBe(true);
       }),
-      { numRuns: 1000 },
+      { numRuns: RUNS },
     );
   });
 
@@ -246,7 +262,7 @@ describe('schedule properties (1,000 random policies, zones with DST, due dates)
           }
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: RUNS },
     );
   });
 
@@ -266,7 +282,7 @@ describe('schedule properties (1,000 random policies, zones with DST, due dates)
           if (open > t) expect(isInWindow(open - 60_000, policy.window, zone) && open - 60_000 >= t).toBe(false);
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: RUNS },
     );
   });
 });
