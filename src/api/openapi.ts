@@ -70,6 +70,19 @@ export function buildOpenApi(routes: readonly RouteSpec[], version: string): Rec
       responses,
     };
   }
+  const plain = (summary: string, type: string, security: unknown[] = []) => ({
+    get: {
+      summary,
+      tags: ['operations'],
+      security,
+      responses: { 200: { description: 'OK', content: { [type]: {} } } },
+    },
+  });
+  paths['/healthz'] = plain('The process is up', 'application/json');
+  paths['/readyz'] = plain('Temporal is reachable (503 problem+json when not)', 'application/json');
+  paths['/metrics'] = plain('Prometheus metrics', 'text/plain', [{ apiKey: ['metrics:read'] }]);
+  paths['/openapi.json'] = plain('This document', 'application/json');
+  paths['/docs'] = plain('This document, browsable', 'text/html');
   return {
     openapi: '3.1.0',
     info: {
