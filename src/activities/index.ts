@@ -1,6 +1,6 @@
 // Side effects the loan workflow asks for. Built from their dependencies so tests and the
 // worker wire the same code to different providers.
-import { ApplicationFailure, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
 import { InvalidPhoneNumberError, type OutgoingSms, type SmsProvider, type SmsReceipt } from '../sms/provider';
 
@@ -12,6 +12,15 @@ export interface ActivityDeps {
 export function createActivities({ sms, operations }: ActivityDeps) {
   return {
     async sendSms(message: OutgoingSms): Promise<SmsReceipt> {
+      // Retries can run for hours through a provider outage; none may send after the window has
+      // closed. The attempt's scheduled time is the server's clock, the same the workflow plans by.
+      const attemptAt = Context.current().info.currentAttemptScheduledTimestampMs;
+      if (message.notAfter && attemptAt >= Date.parse(message.notAfter)) {
+        throw ApplicationFailure.nonRetryable(
+          'the sending window closed before the provider accepted the message',
+          'WindowClosed',
+        );
+      }
       try {
         const receipt = await sms.send(message);
         log.info(receipt.duplicate ? 'SMS already sent; not sent again' : 'SMS sent', {

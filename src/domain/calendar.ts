@@ -72,6 +72,16 @@ export function nextWindowOpening(ms: number, window: SendingWindow, timezone: s
   );
 }
 
+/**
+ * When the sending window that `ms` lies in closes: a send still pending then must wait for the
+ * next opening. (On a daylight-saving day the wall clock decides, to the minute.)
+ */
+export function windowClosesAfter(ms: number, window: SendingWindow, timezone: string): number {
+  let end = setHm(DateTime.fromMillis(ms, { zone: timezone }).startOf('day'), window.end).toMillis();
+  while (end - 60_000 > ms && !isInWindow(end - 60_000, window, timezone)) end -= 60_000;
+  return end;
+}
+
 export function formatLocal(ms: number, timezone: string): string {
   return DateTime.fromMillis(ms, { zone: timezone }).toFormat('yyyy-MM-dd HH:mm ZZZZ');
 }

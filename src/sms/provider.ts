@@ -10,6 +10,8 @@ export interface OutgoingSms {
   idempotencyKey: string;
   /** The instant the reminder was planned for, ISO 8601. */
   scheduledFor: string;
+  /** No attempt may send after this instant (the borrower's sending window closes); ISO 8601. */
+  notAfter?: string;
 }
 
 export interface SmsReceipt {

@@ -4,6 +4,8 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  isCancellation,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -19,7 +21,7 @@ import {
 } from '@temporalio/workflow';
 import { DateTime, Duration } from 'luxon';
 import type { Activities } from '../activities';
-import { isValidTimeZone, localDateOf, localInstantMs, nextWindowOpening } from '../domain/calendar';
+import { isValidTimeZone, localDateOf, localInstantMs, nextWindowOpening, windowClosesAfter } from '../domain/calendar';
 import { SUPPORTED_LOCALES, type Lender, type Loan, type Locale, type Payment } from '../domain/loan';
 import { OVERDUE_TEMPLATES, type Policy, type TemplateId } from '../domain/policy';
 import { decideNext, expandPolicy, horizonOf, type PlannedPoint } from '../domain/schedule';
@@ -143,14 +145,14 @@ export interface LoanReminderInput {
 }
 
 const sms = proxyActivities<Activities>({
-  // A provider call takes seconds; retries ride out a short gateway outage.
+  // A provider call takes seconds. Retries ride out an outage for as long as the borrower's sending
+  // window stays open (the activity refuses past it), and stop at once if the send becomes moot.
   startToCloseTimeout: '30 seconds',
   retry: {
     initialInterval: '5 seconds',
     backoffCoefficient: 2,
     maximumInterval: '5 minutes',
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: ['InvalidPhoneNumber'],
+    nonRetryableErrorTypes: ['InvalidPhoneNumber', 'WindowClosed'],
   },
 });
 
@@ -525,17 +527,22 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
 
   async function sendThanks(): Promise<void> {
     const mayText = () => !s.optedOut && !s.numberBlocked;
-    if (!mayText()) return;
-    // Never at night: wait for the window, and give up if the borrower opts out meanwhile.
-    const at = nextWindowOpening(Date.now(), policy.window, s.timezone);
-    if (at > Date.now()) await condition(() => !mayText(), at - Date.now());
-    if (!mayText()) return;
     const paid = s.payments.reduce((sum, p) => sum + p.amount, 0);
-    await deliver(
-      { key: `thank-you@${s.dueDate}`, stage: 'thank-you', template: 'thank-you', requestedAt: at, overdue: false },
-      at,
-      paid,
-    );
+    // Never at night: wait for the window (again, if a provider outage outlasts it), and give up
+    // if the borrower opts out meanwhile.
+    for (let attempt = 0; attempt < 7 && mayText(); attempt++) {
+      const at = nextWindowOpening(Date.now(), policy.window, s.timezone);
+      if (at > Date.now()) await condition(() => !mayText(), at - Date.now());
+      if (!mayText()) return;
+      const point: PlannedPoint = {
+        key: `thank-you@${s.dueDate}`,
+        stage: 'thank-you',
+        template: 'thank-you',
+        requestedAt: at,
+        overdue: false,
+      };
+      if ((await deliver(point, Date.now(), paid)) !== 'window-closed') return;
+    }
   }
 
   async function sendReminder(point: PlannedPoint, at: number): Promise<void> {
@@ -543,7 +550,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     await deliver(point, at, s.outstanding);
   }
 
-  async function deliver(point: PlannedPoint, at: number, amount: number): Promise<void> {
+  async function deliver(
+    point: PlannedPoint,
+    at: number,
+    amount: number,
+  ): Promise<'sent' | 'withdrawn' | 'window-closed' | 'failed'> {
     const variant = s.variant;
     const message = renderMessage({
       template: point.template,
@@ -557,16 +568,29 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       dueDate: s.dueDate,
       lender,
     });
+    // A payment, an opt-out or a pause that arrives while the provider is being retried makes the
+    // send moot: cancel it, so no retry goes out after it.
+    const isThanks = point.template === 'thank-you';
+    const moot = () => (isThanks ? s.optedOut || s.numberBlocked : finished() || !canText());
+    const scope = new CancellationScope();
+    let settled = false;
+    void condition(() => settled || moot()).then(() => {
+      if (!settled) scope.cancel();
+    });
     try {
-      const receipt = await sms.sendSms({
-        to: loan.borrower.phone,
-        body: message.body,
-        loanId: loan.loanId,
-        stage: point.stage,
-        // From the loan and the plan, never the run: the same reminder always has the same key.
-        idempotencyKey: `${loan.loanId}:${point.key}`,
-        scheduledFor: iso(at),
-      });
+      const receipt = await scope.run(() =>
+        sms.sendSms({
+          to: loan.borrower.phone,
+          body: message.body,
+          loanId: loan.loanId,
+          stage: point.stage,
+          // From the loan and the plan, never the run: the same reminder always has the same key.
+          idempotencyKey: `${loan.loanId}:${point.key}`,
+          scheduledFor: iso(at),
+          notAfter: iso(windowClosesAfter(at, policy.window, s.timezone)),
+        }),
+      );
+      settled = true;
       s.messagesSent.push({
         key: point.key,
         stage: point.stage,
@@ -580,10 +604,24 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         encoding: message.encoding,
       });
       if (point.template !== 'thank-you') s.stage = point.stage;
+      return 'sent';
     } catch (err) {
+      settled = true;
+      if (isCancellation(err)) {
+        // Whatever made it moot (payment, opt-out, pause) has already re-planned the loan.
+        log.info('Message withdrawn before the provider took it', { loanId: loan.loanId, stage: point.stage });
+        if (!isThanks) doneKeys.delete(point.key);
+        return 'withdrawn';
+      }
       if (!(err instanceof ActivityFailure)) throw err;
       const cause = err.cause;
       const reason = cause?.message ?? err.message;
+      if (cause instanceof ApplicationFailure && cause.type === 'WindowClosed') {
+        // Not a failure of the message: it goes at the next opening, re-planned like any late point.
+        log.info('Sending window closed during retries; re-planning', { loanId: loan.loanId, stage: point.stage });
+        doneKeys.delete(point.key);
+        return 'window-closed';
+      }
       s.failed.push({ key: point.key, stage: point.stage, reason, at: iso(Date.now()) });
       log.warn('Message could not be sent', { loanId: loan.loanId, stage: point.stage, reason });
       if (cause instanceof ApplicationFailure && cause.type === 'InvalidPhoneNumber') {
@@ -593,6 +631,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         if (!finished()) pause('undeliverable');
         handOver('undeliverable', { reason });
       }
+      return 'failed';
     }
   }
 }

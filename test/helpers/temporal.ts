@@ -17,8 +17,8 @@ import type { OutgoingSms, SmsProvider, SmsReceipt } from '../../src/sms/provide
 let runtimeInstalled = false;
 function quietRuntime(): void {
   if (runtimeInstalled) return;
-  // Keep test output readable: the SDK's own logs only from warnings up.
-  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('WARN') });
+  // Keep test output readable: the SDK's own logs only for errors (tests provoke many retries).
+  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('ERROR') });
   runtimeInstalled = true;
 }
 

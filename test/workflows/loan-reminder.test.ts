@@ -2,6 +2,7 @@
 // out, at which local time, with which words, and which did not.
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -80,9 +81,28 @@ async function refusal(p: Promise<unknown>): Promise<string> {
   throw new Error('the update was accepted');
 }
 
+/** The outbox provider behind a gateway that answers 503 until a moment of server time. */
+class OutageProvider extends RecordingProvider {
+  attempts = 0;
+  /** Server time of every attempt that reached the provider. */
+  readonly attemptTimes: number[] = [];
+  healthyFrom = Infinity;
+  override async send(message: Parameters<RecordingProvider['send']>[0]) {
+    this.attempts++;
+    this.attemptTimes.push(Context.current().info.currentAttemptScheduledTimestampMs);
+    if (Context.current().info.currentAttemptScheduledTimestampMs < this.healthyFrom) {
+      throw new Error('provider answered 503 Service Unavailable');
+    }
+    return super.send(message);
+  }
+}
+
 /** Runs `body` with a worker whose SMS and hand-overs go to fresh files. Tests share the server, so run serially. */
-async function withWorker<T>(body: (ctx: Ctx) => Promise<T>): Promise<T> {
-  const ctx: Ctx = { sms: new RecordingProvider(), ops: tempOperations(), taskQueue: `test-${randomUUID()}` };
+async function withWorker<T>(
+  body: (ctx: Ctx) => Promise<T>,
+  sms: RecordingProvider = new RecordingProvider(),
+): Promise<T> {
+  const ctx: Ctx = { sms, ops: tempOperations(), taskQueue: `test-${randomUUID()}` };
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: ctx.taskQueue,
@@ -458,6 +478,58 @@ describe('sending window and caps', () => {
         `overdue ${plusDays(loan.dueDate, 1)} 16:00`, // 20 h after the 20:00 message
       ]);
     });
+  });
+});
+
+describe('a provider outage', () => {
+  it('retries while the window is open, never sends after it closes, and sends once at the next opening', async () => {
+    const loan = await loanDueIn(10);
+    const outage = new OutageProvider();
+    // Down from before the due-day reminder until 09:00 the next morning.
+    outage.healthyFrom = DateTime.fromISO(plusDays(loan.dueDate, 1), { zone: TZ }).set({ hour: 9 }).toMillis();
+    await withWorker(async ({ taskQueue }) => {
+      const handle = await start(
+        loan,
+        taskQueue,
+        policyWith({
+          points: [{ stage: 'due', offset: 'P0D', template: 'due' }],
+          overdueRepeat: undefined,
+          finalNotice: undefined,
+        }),
+      );
+      await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 2), { zone: TZ }).toMillis());
+      expect(outage.attempts).toBeGreaterThan(10); // it kept trying through the outage
+      // ... but no attempt reached the provider outside 08:00-21:00 Shanghai time.
+      const hours = outage.attemptTimes.map((t) => DateTime.fromMillis(t, { zone: TZ }).hour);
+      expect(hours.every((h) => h >= 8 && h < 21)).toBe(true);
+      expect(new Set(outage.attemptTimes.map((t) => localDate(t, TZ, 0)))).toEqual(
+        new Set([loan.dueDate, plusDays(loan.dueDate, 1)]),
+      );
+      expect(sentAt(outage)).toEqual([`due ${plusDays(loan.dueDate, 1)} 09:00`]);
+      const status = await handle.query(loanStatusQuery);
+      expect(status.messagesSent).toHaveLength(1);
+      expect(status.failed).toEqual([]);
+    }, outage);
+  });
+
+  it('a payment that arrives while the provider is being retried stops the message', async () => {
+    const loan = await loanDueIn(10);
+    const outage = new OutageProvider();
+    await withWorker(async ({ taskQueue }) => {
+      const handle = await start(loan, taskQueue, policyWith({ thankYou: false }));
+      await skipTo(DateTime.fromISO(plusDays(loan.dueDate, -7), { zone: TZ }).set({ hour: 12 }).toMillis());
+      const tried = outage.attempts;
+      expect(tried).toBeGreaterThan(0);
+      outage.healthyFrom = 0; // the provider recovers, but the loan is paid first
+      await handle.signal(paymentReceivedSignal, {
+        paymentId: 'P-1',
+        amount: 500000,
+        paidAt: new Date().toISOString(),
+      });
+      expect((await handle.result()).status).toBe('paid');
+      await skipTo((await env.currentTimeMs()) + DAY);
+      expect(outage.sent).toEqual([]);
+    }, outage);
   });
 });
 
