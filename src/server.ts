@@ -7,6 +7,9 @@ import { resolveCredentials } from './credentials';
 import { PolicyRegistry } from './policies/registry';
 import { connectClient } from './temporal/client';
 
+/** How long a stopping API waits for requests in flight. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
 export interface RunningApi {
   url: string;
   stop(): Promise<void>;
@@ -43,9 +46,14 @@ export async function startApi(
     devKeyFile: credentials.devKeyFile,
     devSecretFile: credentials.devSecretFile,
     async stop() {
-      // Finish requests in flight, refuse new ones, then let idle keep-alive sockets go.
+      // Finish requests in flight and refuse new ones; let idle keep-alive sockets go at once, and
+      // cut whatever is still open after the grace time.
       await new Promise<void>((done) => {
-        server.close(() => done());
+        const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        server.close(() => {
+          clearTimeout(cut);
+          done();
+        });
         server.closeIdleConnections();
       });
       await client.connection.close();
