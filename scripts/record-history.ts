@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { createActivities } from '../src/activities';
+import { createWorkers } from '../src/worker';
 import {
   borrowerAnswerSignal,
   loanReminder,
@@ -21,6 +21,7 @@ import {
   DEFAULT_POLICY,
   localDate,
   RecordingProvider,
+  runWorkersUntil,
   tempOperations,
   timeSkippingEnv,
   workflowBundle,
@@ -33,13 +34,13 @@ async function main(): Promise<void> {
   const env = await timeSkippingEnv();
   try {
     const taskQueue = `record-${randomUUID()}`;
-    const worker = await Worker.create({
+    const workers = await createWorkers({
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
       activities: createActivities({ sms: new RecordingProvider(), operations: tempOperations() }),
     });
-    const history = await worker.runUntil(async () => {
+    const history = await runWorkersUntil(workers, async () => {
       const dueDate = localDate(await env.currentTimeMs(), TZ, 10);
       const at = (days: number, hour: number) =>
         DateTime.fromISO(dueDate, { zone: TZ }).plus({ days }).set({ hour }).toMillis();

@@ -23,6 +23,7 @@ const schema = z.object({
   LENDER_CONTACT_PHONE: z.string().min(3).default('4001234567'),
   API_KEYS: z.string().optional(),
   WEBHOOK_SECRETS: z.string().optional(),
+  SMS_RATE_PER_SECOND: z.coerce.number().positive().max(10_000).default(20),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -45,6 +46,8 @@ export interface Config {
   /** Webhook secrets, comma-separated in WEBHOOK_SECRETS; unset means the local development secret. */
   webhookSecrets: string[] | undefined;
   rateLimitPerMinute: number;
+  /** SMS per second across all workers: the provider's pace. */
+  smsPerSecond: number;
 }
 
 export class ConfigError extends Error {}
@@ -76,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .map((s) => s.trim())
       .filter(Boolean),
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    smsPerSecond: e.SMS_RATE_PER_SECOND,
   };
 }
 

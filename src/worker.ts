@@ -1,16 +1,17 @@
-// Worker entry point (`npm run worker`): runs the loan workflows and the SMS activities on the
-// configured task queue.
+// Worker entry point (`npm run worker`): runs the loan workflows on the configured task queue, and
+// the SMS sends on a queue of their own whose rate the server holds to the provider's pace.
 import { join } from 'node:path';
-import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { bundleWorkflowCode, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities, type Activities } from './activities';
 import { loadConfig, temporalAddressOf, type Config } from './config';
 import { createLogger, sdkLogger, type Logger } from './log';
 import { FileOperationsQueue } from './operations/queue';
 import { OutboxProvider } from './sms/outbox';
 import { ensureSearchAttributes } from './temporal/search-attributes';
+import { smsTaskQueue } from './workflows/loan-reminder';
 
 export interface RunningWorker {
-  worker: Worker;
+  workers: Worker[];
   /** Settles when the worker has stopped. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -39,7 +40,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const connection = await NativeConnection.connect({ address: temporalAddressOf(config) });
   const registered = await ensureSearchAttributes(connection, config.namespace);
   if (registered.length) log.info({ registered }, 'registered search attributes');
-  const worker = await Worker.create({
+  const workers = await createWorkers({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
@@ -48,18 +49,59 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       sms: new OutboxProvider(config.outboxPath),
       operations: new FileOperationsQueue(config.operationsPath),
     }),
-    shutdownGraceTime: '10 seconds',
+    smsPerSecond: config.smsPerSecond,
   });
-  const done = worker.run().finally(() => connection.close());
-  log.info({ taskQueue: config.taskQueue, namespace: config.namespace }, 'worker running');
+  const done = Promise.all(workers.map((w) => w.run()))
+    .then(() => undefined)
+    .finally(() => connection.close());
+  log.info(
+    { taskQueue: config.taskQueue, smsTaskQueue: smsTaskQueue(config.taskQueue), smsPerSecond: config.smsPerSecond },
+    'worker running',
+  );
   return {
-    worker,
+    workers,
     done,
     async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await done;
     },
   };
+}
+
+export interface WorkerSetup {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue: string;
+  workflowBundle: WorkflowBundle;
+  activities: Activities;
+  /** The SMS provider's pace, held by the server across every worker of the queue. */
+  smsPerSecond?: number;
+}
+
+/**
+ * The two workers of a worker process: workflows (and operations hand-overs) on the task queue,
+ * SMS sends on their own rate-limited queue. Tests build theirs with this too.
+ */
+export async function createWorkers(setup: WorkerSetup): Promise<[Worker, Worker]> {
+  const common = {
+    connection: setup.connection,
+    namespace: setup.namespace ?? 'default',
+    shutdownGraceTime: '10 seconds' as const,
+  };
+  const main = await Worker.create({
+    ...common,
+    taskQueue: setup.taskQueue,
+    workflowBundle: setup.workflowBundle,
+    // All activities here too: loans started before SMS had a queue of their own still send from this one.
+    activities: setup.activities,
+  });
+  const sms = await Worker.create({
+    ...common,
+    taskQueue: smsTaskQueue(setup.taskQueue),
+    activities: { sendSms: setup.activities.sendSms },
+    ...(setup.smsPerSecond ? { maxTaskQueueActivitiesPerSecond: setup.smsPerSecond } : {}),
+  });
+  return [main, sms];
 }
 
 async function main(): Promise<void> {

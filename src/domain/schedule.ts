@@ -72,8 +72,10 @@ function pointTime(p: PlannedPoint, timezone: string): { ms: number; date: strin
 
 /** When the loan stops waiting for payment after its last reminder point. */
 export function horizonOf(policy: Policy, plan: PlannedPoint[], facts: PlanFacts): number {
-  const dueMs = localInstantMs(facts.dueDate, '23:59', facts.timezone);
-  const lastMs = plan.reduce((m, p) => Math.max(m, p.requestedAt), dueMs);
+  // A due-date policy listens at least until the due date has passed; a loan-start one (demos,
+  // tests) only from its own points.
+  const floor = policy.anchor === 'due-date' ? localInstantMs(facts.dueDate, '23:59', facts.timezone) : facts.startedAt;
+  const lastMs = plan.reduce((m, p) => Math.max(m, p.requestedAt), floor);
   return lastMs + ms(policy.afterLastPoint.listenFor);
 }
 

@@ -18,6 +18,7 @@ import {
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
+  type ActivityOptions,
 } from '@temporalio/workflow';
 import { DateTime, Duration } from 'luxon';
 import type { Activities } from '../activities';
@@ -144,7 +145,7 @@ export interface LoanReminderInput {
   publishSearchAttributes?: boolean;
 }
 
-const sms = proxyActivities<Activities>({
+const SMS_SEND_OPTIONS: ActivityOptions = {
   // A provider call takes seconds. Retries ride out an outage for as long as the borrower's sending
   // window stays open (the activity refuses past it), and stop at once if the send becomes moot.
   startToCloseTimeout: '30 seconds',
@@ -154,7 +155,12 @@ const sms = proxyActivities<Activities>({
     maximumInterval: '5 minutes',
     nonRetryableErrorTypes: ['InvalidPhoneNumber', 'WindowClosed'],
   },
-});
+};
+
+/** SMS go through a task queue of their own, rate-limited to the provider's pace across all workers. */
+export function smsTaskQueue(workflowTaskQueue: string): string {
+  return `${workflowTaskQueue}-sms`;
+}
 
 const operations = proxyActivities<Activities>({
   // Telling operations must not be lost: retry for a day.
@@ -170,6 +176,13 @@ const isRealDate = (d: string) => /^\d{4}-\d{2}-\d{2}$/.test(d) && DateTime.from
 
 export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus> {
   const { policy, lender } = input;
+  // Built here, not at module scope: its task queue follows the one this loan runs on. Loans
+  // started before SMS had their own queue keep sending from the workflow's queue.
+  const sms = proxyActivities<Activities>(
+    patched('sms-task-queue')
+      ? { ...SMS_SEND_OPTIONS, taskQueue: smsTaskQueue(workflowInfo().taskQueue) }
+      : SMS_SEND_OPTIONS,
+  );
   let loan: Loan = input.carried?.loan ?? input.loan;
   const doneKeys = new Set(input.carried?.doneKeys ?? []);
   let opsSeq = input.carried?.opsSeq ?? 0;

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  Runtime,
+  type Worker,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { temporalCliPath, testServerPath } from '../../src/temporal/binaries';
 import { FileOperationsQueue } from '../../src/operations/queue';
@@ -56,6 +62,14 @@ const silentLogger = {
   warn() {},
   error() {},
 };
+
+/** Runs every worker until `body` settles, then shuts them all down. */
+export async function runWorkersUntil<T>(workers: readonly Worker[], body: () => Promise<T>): Promise<T> {
+  const [first, ...rest] = workers;
+  let run: Promise<T> = body();
+  for (const w of rest) run = w.runUntil(run);
+  return first.runUntil(run);
+}
 
 export function tempOutbox(): string {
   return join(mkdtempSync(join(tmpdir(), 'loan-reminders-')), 'outbox.jsonl');

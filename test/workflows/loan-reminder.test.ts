@@ -3,10 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Context } from '@temporalio/activity';
-import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
+import { createWorkers } from '../../src/worker';
 import type { Lender, Loan } from '../../src/domain/loan';
 import type { Policy } from '../../src/domain/policy';
 import { readOperations, type FileOperationsQueue } from '../../src/operations/queue';
@@ -30,6 +30,7 @@ import {
   localDate,
   policyWith,
   RecordingProvider,
+  runWorkersUntil,
   tempOperations,
   timeSkippingEnv,
   workflowBundle,
@@ -103,13 +104,13 @@ async function withWorker<T>(
   sms: RecordingProvider = new RecordingProvider(),
 ): Promise<T> {
   const ctx: Ctx = { sms, ops: tempOperations(), taskQueue: `test-${randomUUID()}` };
-  const worker = await Worker.create({
+  const workers = await createWorkers({
     connection: env.nativeConnection,
     taskQueue: ctx.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createActivities({ sms: ctx.sms, operations: ctx.ops }),
   });
-  return worker.runUntil(async () => {
+  return runWorkersUntil(workers, async () => {
     try {
       return await body(ctx);
     } finally {
