@@ -17,6 +17,7 @@ const schema = z.object({
   DATA_DIR: z.string().min(1).default('data'),
   OUTBOX_PATH: z.string().min(1).optional(),
   OPERATIONS_PATH: z.string().min(1).optional(),
+  SEND_LEDGER_PATH: z.string().min(1).optional(),
   POLICIES_DIR: z.string().min(1).default('policies'),
   LENDER_NAME_ZH: z.string().min(1).default('锦程金融'),
   LENDER_NAME_EN: z.string().min(1).default('Jincheng Finance'),
@@ -38,6 +39,7 @@ export interface Config {
   dataDir: string;
   outboxPath: string;
   operationsPath: string;
+  sendLedgerPath: string;
   policiesDir: string;
   lender: Lender;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
@@ -71,6 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     outboxPath: resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl')),
     operationsPath: resolve(e.OPERATIONS_PATH ?? resolve(dataDir, 'operations.jsonl')),
+    sendLedgerPath: resolve(e.SEND_LEDGER_PATH ?? resolve(dataDir, 'sends.sqlite')),
     policiesDir: resolve(e.POLICIES_DIR),
     lender: { name: { 'zh-CN': e.LENDER_NAME_ZH, 'en-US': e.LENDER_NAME_EN }, contactPhone: e.LENDER_CONTACT_PHONE },
     logLevel: e.LOG_LEVEL,

@@ -7,6 +7,7 @@ import { loadConfig, temporalAddressOf, type Config } from './config';
 import { createLogger, sdkLogger, type Logger } from './log';
 import { FileOperationsQueue } from './operations/queue';
 import { OutboxProvider } from './sms/outbox';
+import { SendLedger } from './store/send-ledger';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { smsTaskQueue } from './workflows/loan-reminder';
 
@@ -40,6 +41,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const connection = await NativeConnection.connect({ address: temporalAddressOf(config) });
   const registered = await ensureSearchAttributes(connection, config.namespace);
   if (registered.length) log.info({ registered }, 'registered search attributes');
+  const ledger = new SendLedger(config.sendLedgerPath);
   const workers = await createWorkers({
     connection,
     namespace: config.namespace,
@@ -48,12 +50,16 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     activities: createActivities({
       sms: new OutboxProvider(config.outboxPath),
       operations: new FileOperationsQueue(config.operationsPath),
+      ledger,
     }),
     smsPerSecond: config.smsPerSecond,
   });
   const done = Promise.all(workers.map((w) => w.run()))
     .then(() => undefined)
-    .finally(() => connection.close());
+    .finally(() => {
+      ledger.close();
+      return connection.close();
+    });
   log.info(
     { taskQueue: config.taskQueue, smsTaskQueue: smsTaskQueue(config.taskQueue), smsPerSecond: config.smsPerSecond },
     'worker running',

@@ -2,14 +2,17 @@
 // worker wire the same code to different providers.
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
+import type { SendLedger } from '../store/send-ledger';
 import { InvalidPhoneNumberError, type OutgoingSms, type SmsProvider, type SmsReceipt } from '../sms/provider';
 
 export interface ActivityDeps {
   sms: SmsProvider;
   operations: OperationsQueue;
+  /** The durable record of sends; without one, only the provider's own de-duplication protects. */
+  ledger?: SendLedger;
 }
 
-export function createActivities({ sms, operations }: ActivityDeps) {
+export function createActivities({ sms, operations, ledger }: ActivityDeps) {
   return {
     async sendSms(message: OutgoingSms): Promise<SmsReceipt> {
       // Retries can run for hours through a provider outage; none may send after the window has
@@ -21,8 +24,25 @@ export function createActivities({ sms, operations }: ActivityDeps) {
           'WindowClosed',
         );
       }
+      const prior = ledger?.get(message.idempotencyKey);
+      if (prior?.state === 'accepted') {
+        log.info('SMS already accepted by the provider; not sent again', {
+          loanId: message.loanId,
+          stage: message.stage,
+        });
+        return { messageId: prior.providerMessageId ?? '', sentAt: prior.acceptedAt ?? '', duplicate: true };
+      }
+      ledger?.begin({
+        idempotencyKey: message.idempotencyKey,
+        loanId: message.loanId,
+        stage: message.stage,
+        provider: sms.name,
+      });
       try {
         const receipt = await sms.send(message);
+        // Recorded the moment the provider answers: the only window left for a duplicate is a crash
+        // between the provider's answer and this line (see README, "Exactly once").
+        ledger?.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt);
         log.info(receipt.duplicate ? 'SMS already sent; not sent again' : 'SMS sent', {
           loanId: message.loanId,
           stage: message.stage,
