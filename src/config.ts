@@ -3,31 +3,78 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { Lender } from './domain/loan';
+import type { AliyunConfig } from './sms/aliyun';
+import type { TencentConfig } from './sms/tencent';
+import type { TwilioConfig } from './sms/twilio';
 
 const port = z.coerce.number().int().min(0).max(65_535);
+/** `due=SMS_1,pre-due=SMS_2,...`: reminder template -> the gateway's approved template id. */
+const templateMap = z
+  .string()
+  .regex(
+    /^[a-z-]+=[\w-]+(,[a-z-]+=[\w-]+)*$/,
+    'must be template=id pairs, comma-separated, e.g. due=SMS_1,pre-due=SMS_2',
+  )
+  .transform((s) => Object.fromEntries(s.split(',').map((p) => p.split('=') as [string, string])));
 
-const schema = z.object({
-  TEMPORAL_ADDRESS: z.string().min(1).optional(),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default('loan-reminders'),
-  TEMPORAL_DEV_PORT: port.default(7233),
-  TEMPORAL_UI_PORT: port.default(8233),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: port.default(3000),
-  DATA_DIR: z.string().min(1).default('data'),
-  OUTBOX_PATH: z.string().min(1).optional(),
-  OPERATIONS_PATH: z.string().min(1).optional(),
-  SEND_LEDGER_PATH: z.string().min(1).optional(),
-  POLICIES_DIR: z.string().min(1).default('policies'),
-  LENDER_NAME_ZH: z.string().min(1).default('锦程金融'),
-  LENDER_NAME_EN: z.string().min(1).default('Jincheng Finance'),
-  LENDER_CONTACT_PHONE: z.string().min(3).default('4001234567'),
-  API_KEYS: z.string().optional(),
-  WEBHOOK_SECRETS: z.string().optional(),
-  SMS_RATE_PER_SECOND: z.coerce.number().positive().max(10_000).default(20),
-  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+/** What each SMS provider needs; a missing one stops the process naming the variable. */
+const PROVIDER_NEEDS: Record<string, string[]> = {
+  outbox: [],
+  twilio: ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'],
+  aliyun: ['ALIYUN_ACCESS_KEY_ID', 'ALIYUN_ACCESS_KEY_SECRET', 'ALIYUN_SIGN_NAME', 'ALIYUN_TEMPLATES'],
+  tencent: ['TENCENT_SECRET_ID', 'TENCENT_SECRET_KEY', 'TENCENT_SMS_APP_ID', 'TENCENT_SIGN_NAME', 'TENCENT_TEMPLATES'],
+};
+
+const schema = z
+  .object({
+    TEMPORAL_ADDRESS: z.string().min(1).optional(),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().min(1).default('loan-reminders'),
+    TEMPORAL_DEV_PORT: port.default(7233),
+    TEMPORAL_UI_PORT: port.default(8233),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: port.default(3000),
+    DATA_DIR: z.string().min(1).default('data'),
+    OUTBOX_PATH: z.string().min(1).optional(),
+    OPERATIONS_PATH: z.string().min(1).optional(),
+    SEND_LEDGER_PATH: z.string().min(1).optional(),
+    POLICIES_DIR: z.string().min(1).default('policies'),
+    LENDER_NAME_ZH: z.string().min(1).default('锦程金融'),
+    LENDER_NAME_EN: z.string().min(1).default('Jincheng Finance'),
+    LENDER_CONTACT_PHONE: z.string().min(3).default('4001234567'),
+    API_KEYS: z.string().optional(),
+    WEBHOOK_SECRETS: z.string().optional(),
+    SMS_PROVIDER: z.enum(['outbox', 'twilio', 'aliyun', 'tencent']).default('outbox'),
+    SMS_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    TWILIO_ACCOUNT_SID: z.string().optional(),
+    TWILIO_AUTH_TOKEN: z.string().optional(),
+    TWILIO_FROM: z.string().optional(),
+    TWILIO_BASE_URL: z.url().optional(),
+    ALIYUN_ACCESS_KEY_ID: z.string().optional(),
+    ALIYUN_ACCESS_KEY_SECRET: z.string().optional(),
+    ALIYUN_SIGN_NAME: z.string().optional(),
+    ALIYUN_TEMPLATES: templateMap.optional(),
+    ALIYUN_ENDPOINT: z.string().optional(),
+    ALIYUN_PROTOCOL: z.enum(['https', 'http']).default('https'),
+    TENCENT_SECRET_ID: z.string().optional(),
+    TENCENT_SECRET_KEY: z.string().optional(),
+    TENCENT_SMS_APP_ID: z.string().optional(),
+    TENCENT_SIGN_NAME: z.string().optional(),
+    TENCENT_TEMPLATES: templateMap.optional(),
+    TENCENT_REGION: z.string().default('ap-guangzhou'),
+    TENCENT_ENDPOINT: z.string().optional(),
+    TENCENT_PROTOCOL: z.enum(['https://', 'http://']).default('https://'),
+    SMS_RATE_PER_SECOND: z.coerce.number().positive().max(10_000).default(20),
+    RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((e, ctx) => {
+    for (const name of PROVIDER_NEEDS[e.SMS_PROVIDER]) {
+      if (!e[name as keyof typeof e]) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `required when SMS_PROVIDER=${e.SMS_PROVIDER}` });
+      }
+    }
+  });
 
 export interface Config {
   /** Set when the service uses an existing Temporal server; unset, `npm start` runs its own. */
@@ -50,6 +97,60 @@ export interface Config {
   rateLimitPerMinute: number;
   /** SMS per second across all workers: the provider's pace. */
   smsPerSecond: number;
+  sms: SmsConfig;
+}
+
+export type SmsConfig =
+  | { provider: 'outbox'; outboxPath: string }
+  | { provider: 'twilio'; twilio: TwilioConfig }
+  | { provider: 'aliyun'; aliyun: AliyunConfig }
+  | { provider: 'tencent'; tencent: TencentConfig };
+
+function smsConfig(e: z.output<typeof schema>, outboxPath: string): SmsConfig {
+  const timeoutMs = e.SMS_TIMEOUT_MS;
+  switch (e.SMS_PROVIDER) {
+    case 'outbox':
+      return { provider: 'outbox', outboxPath };
+    case 'twilio':
+      return {
+        provider: 'twilio',
+        twilio: {
+          accountSid: e.TWILIO_ACCOUNT_SID!,
+          authToken: e.TWILIO_AUTH_TOKEN!,
+          from: e.TWILIO_FROM!,
+          baseUrl: e.TWILIO_BASE_URL,
+          timeoutMs,
+        },
+      };
+    case 'aliyun':
+      return {
+        provider: 'aliyun',
+        aliyun: {
+          accessKeyId: e.ALIYUN_ACCESS_KEY_ID!,
+          accessKeySecret: e.ALIYUN_ACCESS_KEY_SECRET!,
+          signName: e.ALIYUN_SIGN_NAME!,
+          templates: e.ALIYUN_TEMPLATES!,
+          endpoint: e.ALIYUN_ENDPOINT,
+          protocol: e.ALIYUN_PROTOCOL,
+          timeoutMs,
+        },
+      };
+    case 'tencent':
+      return {
+        provider: 'tencent',
+        tencent: {
+          secretId: e.TENCENT_SECRET_ID!,
+          secretKey: e.TENCENT_SECRET_KEY!,
+          smsSdkAppId: e.TENCENT_SMS_APP_ID!,
+          signName: e.TENCENT_SIGN_NAME!,
+          templates: e.TENCENT_TEMPLATES!,
+          region: e.TENCENT_REGION,
+          endpoint: e.TENCENT_ENDPOINT,
+          protocol: e.TENCENT_PROTOCOL,
+          timeoutMs,
+        },
+      };
+  }
 }
 
 export class ConfigError extends Error {}
@@ -83,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .filter(Boolean),
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     smsPerSecond: e.SMS_RATE_PER_SECOND,
+    sms: smsConfig(e, resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl'))),
   };
 }
 

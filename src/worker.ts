@@ -6,7 +6,7 @@ import { createActivities, type Activities } from './activities';
 import { loadConfig, temporalAddressOf, type Config } from './config';
 import { createLogger, sdkLogger, type Logger } from './log';
 import { FileOperationsQueue } from './operations/queue';
-import { OutboxProvider } from './sms/outbox';
+import { createProvider } from './sms/select';
 import { SendLedger } from './store/send-ledger';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { smsTaskQueue } from './workflows/loan-reminder';
@@ -48,7 +48,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     taskQueue: config.taskQueue,
     workflowBundle,
     activities: createActivities({
-      sms: new OutboxProvider(config.outboxPath),
+      sms: createProvider(config.sms),
       operations: new FileOperationsQueue(config.operationsPath),
       ledger,
     }),
@@ -61,7 +61,12 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       return connection.close();
     });
   log.info(
-    { taskQueue: config.taskQueue, smsTaskQueue: smsTaskQueue(config.taskQueue), smsPerSecond: config.smsPerSecond },
+    {
+      taskQueue: config.taskQueue,
+      smsTaskQueue: smsTaskQueue(config.taskQueue),
+      smsPerSecond: config.smsPerSecond,
+      smsProvider: config.sms.provider,
+    },
     'worker running',
   );
   return {

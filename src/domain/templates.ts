@@ -143,19 +143,35 @@ const FRAME: Record<
   },
 };
 
-export function renderMessage(f: MessageFacts): RenderedMessage {
-  const frame = FRAME[f.locale];
-  const vars: Vars = {
+/**
+ * The values a message is made of, for gateways (Aliyun, Tencent) that send pre-approved templates
+ * filled with parameters rather than free text.
+ */
+export interface MessageParams {
+  name: string;
+  lender: string;
+  amount: string;
+  date: string;
+  phone: string;
+}
+
+export function messageParams(f: MessageFacts): MessageParams {
+  return {
     name: address(f.borrowerName, f.honorific, f.locale),
     lender: f.lender.name[f.locale],
     amount: formatAmount(f.amount, f.currency, f.locale),
     date: formatDate(f.dueDate, f.locale),
     phone: f.lender.contactPhone,
-    partlyPaid: f.partlyPaid,
   };
+}
+
+export function renderMessage(f: MessageFacts): RenderedMessage & { params: MessageParams } {
+  const frame = FRAME[f.locale];
+  const params = messageParams(f);
+  const vars: Vars = { ...params, partlyPaid: f.partlyPaid };
   const core = CORE[f.locale][f.template][f.variant === 'gentle' ? 'gentle' : 'standard'](vars);
   const isThanks = f.template === 'thank-you';
   const body =
     frame.open(vars.name) + core + frame.contact(vars.phone) + (isThanks ? '' : frame.close[f.variant]) + frame.optOut;
-  return { body, ...smsSegments(body) };
+  return { body, params, ...smsSegments(body) };
 }

@@ -12,6 +12,9 @@ export interface OutgoingSms {
   scheduledFor: string;
   /** No attempt may send after this instant (the borrower's sending window closes); ISO 8601. */
   notAfter?: string;
+  /** For template gateways: which message this is, and the values that fill it. */
+  template?: string;
+  params?: Record<string, string>;
 }
 
 export interface SmsReceipt {
@@ -26,7 +29,12 @@ export interface SmsProvider {
   send(message: OutgoingSms): Promise<SmsReceipt>;
 }
 
-/** A number the provider will never deliver to; retrying cannot help. */
+/** A number the provider will never deliver to (invalid, unreachable, blocked); retrying cannot help. */
 export class InvalidPhoneNumberError extends Error {
   override readonly name = 'InvalidPhoneNumber';
+}
+
+/** A failure worth retrying later: the provider is down, slow or asks us to slow down. */
+export class TransientSendError extends Error {
+  override readonly name = 'TransientSendError';
 }

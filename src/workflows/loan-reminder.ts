@@ -601,6 +601,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
           idempotencyKey: `${loan.loanId}:${point.key}`,
           scheduledFor: iso(at),
           notAfter: iso(windowClosesAfter(at, policy.window, s.timezone)),
+          template: point.template,
+          params: { ...message.params },
         }),
       );
       settled = true;
