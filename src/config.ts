@@ -38,6 +38,10 @@ const schema = z
     OUTBOX_PATH: z.string().min(1).optional(),
     OPERATIONS_PATH: z.string().min(1).optional(),
     SEND_LEDGER_PATH: z.string().min(1).optional(),
+    PHONE_INDEX_PATH: z.string().min(1).optional(),
+    PHONE_INDEX_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+    SMS_CALLBACK_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+    PUBLIC_BASE_URL: z.url().optional(),
     POLICIES_DIR: z.string().min(1).default('policies'),
     LENDER_NAME_ZH: z.string().min(1).default('锦程金融'),
     LENDER_NAME_EN: z.string().min(1).default('Jincheng Finance'),
@@ -87,6 +91,14 @@ export interface Config {
   outboxPath: string;
   operationsPath: string;
   sendLedgerPath: string;
+  phoneIndexPath: string;
+  /** Unset: the local development key. */
+  phoneIndexKey: string | undefined;
+  /** Unset: the local development token. */
+  smsCallbackToken: string | undefined;
+  /** The API's address as SMS gateways call it (Twilio signs the full URL). */
+  publicBaseUrl: string | undefined;
+  twilioAuthToken: string | undefined;
   policiesDir: string;
   lender: Lender;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
@@ -175,6 +187,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outboxPath: resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl')),
     operationsPath: resolve(e.OPERATIONS_PATH ?? resolve(dataDir, 'operations.jsonl')),
     sendLedgerPath: resolve(e.SEND_LEDGER_PATH ?? resolve(dataDir, 'sends.sqlite')),
+    phoneIndexPath: resolve(e.PHONE_INDEX_PATH ?? resolve(dataDir, 'phone-index.sqlite')),
+    phoneIndexKey: e.PHONE_INDEX_KEY,
+    smsCallbackToken: e.SMS_CALLBACK_TOKEN,
+    publicBaseUrl: e.PUBLIC_BASE_URL,
+    twilioAuthToken: e.TWILIO_AUTH_TOKEN,
     policiesDir: resolve(e.POLICIES_DIR),
     lender: { name: { 'zh-CN': e.LENDER_NAME_ZH, 'en-US': e.LENDER_NAME_EN }, contactPhone: e.LENDER_CONTACT_PHONE },
     logLevel: e.LOG_LEVEL,

@@ -10,6 +10,8 @@ import type { Config } from './config';
 export interface Credentials {
   apiKeys: ApiKey[];
   webhookSecrets: string[];
+  phoneIndexKey: string;
+  smsCallbackToken: string;
   /** Set when the local development key is in use: its file. */
   devKeyFile?: string;
   devSecretFile?: string;
@@ -47,5 +49,17 @@ export function resolveCredentials(config: Config, opts: { createDevCredentials:
     webhookSecrets = [secret];
     devSecretFile = secretFile;
   }
-  return { apiKeys, webhookSecrets, devKeyFile, devSecretFile };
+  // Without these, the worker's phone index and the gateways' callback URLs use local development
+  // values, created once like the key above (and needed by both the API and the worker).
+  const dev = (variable: string, file: string): string => {
+    const value = devSecret(join(config.dataDir, file), opts.createDevCredentials);
+    if (!value)
+      throw new Error(
+        `${variable} is not set and there is no ${join(config.dataDir, file)}: set it, or run \`npm start\` once`,
+      );
+    return value;
+  };
+  const phoneIndexKey = config.phoneIndexKey ?? dev('PHONE_INDEX_KEY', 'dev-phone-index-key');
+  const smsCallbackToken = config.smsCallbackToken ?? dev('SMS_CALLBACK_TOKEN', 'dev-sms-callback-token');
+  return { apiKeys, webhookSecrets, devKeyFile, devSecretFile, phoneIndexKey, smsCallbackToken };
 }

@@ -5,6 +5,8 @@ import { loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
 import { resolveCredentials } from './credentials';
 import { PolicyRegistry } from './policies/registry';
+import { PhoneIndex } from './store/phone-index';
+import { SendLedger } from './store/send-ledger';
 import { connectClient } from './temporal/client';
 
 /** How long a stopping API waits for requests in flight. */
@@ -23,6 +25,8 @@ export async function startApi(
   const policies = PolicyRegistry.load(config.policiesDir);
   const credentials = resolveCredentials(config, opts);
   const client = await connectClient(config);
+  const ledger = new SendLedger(config.sendLedgerPath);
+  const phoneIndex = new PhoneIndex(config.phoneIndexPath, credentials.phoneIndexKey);
   const app = createApp({
     client,
     taskQueue: config.taskQueue,
@@ -32,6 +36,15 @@ export async function startApi(
     apiKeys: credentials.apiKeys,
     webhookSecrets: credentials.webhookSecrets,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    sms: {
+      ledger,
+      phoneIndex,
+      auth: {
+        twilioAuthToken: config.twilioAuthToken,
+        publicBaseUrl: config.publicBaseUrl,
+        callbackToken: credentials.smsCallbackToken,
+      },
+    },
   });
   const server: Server = await new Promise((ok, fail) => {
     const s = app.listen(config.http.port, config.http.host, () => ok(s));
@@ -56,6 +69,8 @@ export async function startApi(
         });
         server.closeIdleConnections();
       });
+      ledger.close();
+      phoneIndex.close();
       await client.connection.close();
     },
   };

@@ -13,7 +13,7 @@ import { authenticator, presentedKey, type ApiKey } from './auth';
 import { createMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import { errorMiddleware, ProblemError, sendProblem } from './problem';
-import { buildRoutes, type RouteSpec } from './routes';
+import { buildRoutes, type RouteSpec, type SmsCallbackDeps } from './routes';
 import { SIGNATURE_HEADER, verifySignature } from './signature';
 
 export interface AppDeps {
@@ -29,6 +29,8 @@ export interface AppDeps {
   rateLimitPerMinute?: number;
   /** Body size limit, e.g. "256kb"; the batch route allows 4 MB. */
   bodyLimit?: string;
+  /** SMS gateway callbacks: receipts and replies. */
+  sms?: SmsCallbackDeps;
 }
 
 export const API_VERSION = '1.0.0';
@@ -127,6 +129,8 @@ export function createApp(deps: AppDeps): express.Express {
     const chain: RequestHandler[] = [];
     if (r.auth === 'webhook-signature') {
       chain.push(express.raw({ type: () => true, limit: deps.bodyLimit ?? '256kb' }), signed(deps.webhookSecrets));
+    } else if (r.auth === 'provider-callback') {
+      chain.push(express.raw({ type: () => true, limit: deps.bodyLimit ?? '256kb' }));
     } else {
       if (r.auth !== 'none') chain.push(requireScope(r.auth));
       if (r.body) chain.push(requireJson, json(r.path.endsWith('/batch') ? '4mb' : (deps.bodyLimit ?? '256kb')));

@@ -62,7 +62,11 @@ export function buildOpenApi(routes: readonly RouteSpec[], version: string): Rec
       summary: r.summary,
       tags: [r.tag],
       security:
-        r.auth === 'none' ? [] : r.auth === 'webhook-signature' ? [{ webhookSignature: [] }] : [{ apiKey: [r.auth] }],
+        r.auth === 'none' || r.auth === 'provider-callback'
+          ? []
+          : r.auth === 'webhook-signature'
+            ? [{ webhookSignature: [] }]
+            : [{ apiKey: [r.auth] }],
       parameters: [...params, ...query],
       ...(r.body
         ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } }

@@ -19,6 +19,7 @@ import { DEFAULT_POLICY_ID, type PolicyRegistry } from '../policies/registry';
 import {
   borrowerAnswerSignal,
   changeContactUpdate,
+  deliveryFailedSignal,
   changeTermsUpdate,
   closeLoanUpdate,
   loanReminder,
@@ -39,7 +40,18 @@ import {
   PAUSE_REASON,
   POLICY_ID,
 } from '../workflows/search-attributes';
+import type { SendLedger } from '../store/send-ledger';
+import type { PhoneIndex } from '../store/phone-index';
 import type { Scope } from './auth';
+import {
+  acknowledgement,
+  authenticateCallback,
+  parseReceipts,
+  parseReplies,
+  PROVIDERS,
+  type CallbackAuth,
+  type Provider,
+} from './sms-webhooks';
 import type { Metrics } from './metrics';
 import { ProblemError, validationProblem } from './problem';
 import {
@@ -62,14 +74,22 @@ export interface RouteSpec {
   operationId: string;
   tag: string;
   summary: string;
-  auth: Scope | 'webhook-signature' | 'none';
+  auth: Scope | 'webhook-signature' | 'provider-callback' | 'none';
   body?: z.ZodType;
   query?: z.ZodType;
   responses: Record<number, string>;
   handler: (req: Request, res: Response) => Promise<void> | void;
 }
 
+export interface SmsCallbackDeps {
+  /** Where the worker records sends (shared file on one machine). */
+  ledger?: SendLedger;
+  phoneIndex?: PhoneIndex;
+  auth: CallbackAuth;
+}
+
 export interface RouteDeps {
+  sms?: SmsCallbackDeps;
   client: Client;
   taskQueue: string;
   lender: Lender;
@@ -165,6 +185,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
       d.metrics.loansStarted.inc();
+      d.sms?.phoneIndex?.set(loan.loanId, loan.borrower.phone);
       d.log.info({ loanId: loan.loanId, workflowId, policyId }, 'loan started');
       const now = Date.now();
       const tz = loan.borrower.timezone;
@@ -345,6 +366,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         const h = handle(loanId);
         if (change.borrower) {
           await onLoan(h, loanId, () => h.executeUpdate(changeContactUpdate, { args: [change.borrower!] }));
+          if (change.borrower.phone) d.sms?.phoneIndex?.set(loanId, change.borrower.phone);
           d.metrics.signals.inc({ kind: 'changeContact' });
         }
         if (change.dueDate !== undefined || change.amountDue !== undefined) {
@@ -489,6 +511,99 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         res.status(202).json({ loanId, paymentId: payment.paymentId, accepted: true });
       },
     },
+    {
+      method: 'post',
+      path: '/v1/webhooks/sms/:provider/status',
+      operationId: 'smsDeliveryReceipt',
+      tag: 'webhooks',
+      summary: 'Delivery receipts from the SMS gateway (Twilio signed; Aliyun and Tencent with ?token=)',
+      auth: 'provider-callback',
+      responses: {
+        200: 'Acknowledged in the provider’s format',
+        401: 'Not authentic',
+        404: 'Unknown provider',
+        503: 'Not configured',
+      },
+      handler: async (req, res) => {
+        const { provider, raw } = callback(req);
+        const ledger = d.sms?.ledger;
+        if (!ledger) throw new ProblemError(503, 'Not configured', 'no send ledger to record receipts in');
+        for (const r of parseReceipts(provider, raw)) {
+          if (!r.providerMessageId || r.status === 'pending') continue;
+          const send = ledger.recordReceipt(provider, r.providerMessageId, { status: r.status, error: r.error });
+          if (!send || r.status !== 'failed') continue;
+          const h = handle(send.loanId);
+          await h
+            .signal(deliveryFailedSignal, {
+              idempotencyKey: send.idempotencyKey,
+              reason: r.error ?? 'failed',
+              permanent: r.permanent,
+            })
+            .catch((err: unknown) => {
+              if (!(err instanceof WorkflowNotFoundError)) throw err; // an ended loan has nothing left to stop
+            });
+          d.metrics.signals.inc({ kind: 'delivery-failed' });
+        }
+        const ack = acknowledgement(provider);
+        res.type(ack.type).send(ack.body);
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/webhooks/sms/:provider/inbound',
+      operationId: 'smsReply',
+      tag: 'webhooks',
+      summary:
+        'Borrowers’ replies from the SMS gateway: STOP, 退订, TD... opt out of their open loans; other text goes to operations',
+      auth: 'provider-callback',
+      responses: {
+        200: 'Acknowledged in the provider’s format',
+        401: 'Not authentic',
+        404: 'Unknown provider',
+        503: 'Not configured',
+      },
+      handler: async (req, res) => {
+        const { provider, raw } = callback(req);
+        const index = d.sms?.phoneIndex;
+        if (!index) throw new ProblemError(503, 'Not configured', 'no phone index to find loans by');
+        let matched = 0;
+        for (const reply of parseReplies(provider, raw)) {
+          const loans = index.loansOf(reply.phone);
+          const answerId = reply.id ? `${provider}:${reply.id}` : undefined;
+          const signal = isOptOutReply(reply.text)
+            ? { kind: 'opt-out' as const, answerId }
+            : { kind: 'callback' as const, note: reply.text.slice(0, 500), answerId };
+          for (const loanId of loans) {
+            const sent = await handle(loanId)
+              .signal(borrowerAnswerSignal, signal)
+              .then(
+                () => true,
+                (err: unknown) => {
+                  if (err instanceof WorkflowNotFoundError) return false; // that loan has ended
+                  throw err;
+                },
+              );
+            if (sent) {
+              matched++;
+              d.metrics.signals.inc({ kind: `reply-${signal.kind}` });
+            }
+          }
+        }
+        d.log.info({ provider, loansSignalled: matched }, 'SMS reply handled');
+        const ack = acknowledgement(provider);
+        res.type(ack.type).send(ack.body);
+      },
+    },
   ];
   return routes;
+
+  function callback(req: Request): { provider: Provider; raw: Buffer } {
+    const provider = req.params.provider as Provider;
+    if (!PROVIDERS.includes(provider))
+      throw new ProblemError(404, 'Not found', `no SMS provider "${String(req.params.provider)}"`);
+    if (!d.sms) throw new ProblemError(503, 'Not configured', 'SMS callbacks are not configured');
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    authenticateCallback(provider, d.sms.auth, req, raw);
+    return { provider, raw };
+  }
 }

@@ -15,6 +15,8 @@ export interface SendRecord {
   attempts: number;
   firstAttemptAt: string;
   acceptedAt: string | null;
+  deliveryStatus?: string | null;
+  deliveryError?: string | null;
 }
 
 export class SendLedger {
@@ -37,8 +39,41 @@ export class SendLedger {
       provider_message_id TEXT,
       attempts INTEGER NOT NULL DEFAULT 0,
       first_attempt_at TEXT NOT NULL,
-      accepted_at TEXT
-    )`);
+      accepted_at TEXT,
+      delivery_status TEXT,
+      delivery_error TEXT,
+      delivery_at TEXT
+    );
+    CREATE INDEX IF NOT EXISTS sms_sends_by_message ON sms_sends (provider, provider_message_id);`);
+    // Ledgers written before delivery receipts were recorded get the columns added in place.
+    const columns = new Set(
+      (this.db.prepare(`PRAGMA table_info(sms_sends)`).all() as Array<{ name: string }>).map((c) => c.name),
+    );
+    for (const c of ['delivery_status', 'delivery_error', 'delivery_at']) {
+      if (!columns.has(c)) this.db.exec(`ALTER TABLE sms_sends ADD COLUMN ${c} TEXT`);
+    }
+  }
+
+  /**
+   * Records a carrier's delivery receipt against the send it belongs to; returns that send, or
+   * undefined when no send has this provider message id.
+   */
+  recordReceipt(
+    provider: string,
+    providerMessageId: string,
+    receipt: { status: string; error?: string },
+  ): SendRecord | undefined {
+    const info = this.db
+      .prepare(
+        `UPDATE sms_sends SET delivery_status = ?, delivery_error = ?, delivery_at = ?
+          WHERE provider = ? AND provider_message_id = ?`,
+      )
+      .run(receipt.status, receipt.error ?? null, new Date().toISOString(), provider, providerMessageId);
+    if (info.changes === 0) return undefined;
+    const row = this.db
+      .prepare(`SELECT idempotency_key AS key FROM sms_sends WHERE provider = ? AND provider_message_id = ?`)
+      .get(provider, providerMessageId) as { key: string };
+    return this.get(row.key);
   }
 
   get(key: string): SendRecord | undefined {
@@ -46,7 +81,7 @@ export class SendLedger {
       .prepare(
         `SELECT idempotency_key AS idempotencyKey, loan_id AS loanId, stage, provider, state,
                 provider_message_id AS providerMessageId, attempts, first_attempt_at AS firstAttemptAt,
-                accepted_at AS acceptedAt
+                accepted_at AS acceptedAt, delivery_status AS deliveryStatus, delivery_error AS deliveryError
            FROM sms_sends WHERE idempotency_key = ?`,
       )
       .get(key) as SendRecord | undefined;

@@ -66,7 +66,17 @@ export interface CloseLoan {
   reason: 'written-off' | 'sold' | 'settled-elsewhere' | 'cancelled';
 }
 
+export interface DeliveryFailure {
+  /** The message's idempotency key, as sent to the provider. */
+  idempotencyKey: string;
+  reason: string;
+  /** The number cannot receive texts (unreachable, not mobile, blocked): stop texting it. */
+  permanent: boolean;
+}
+
 export const paymentReceivedSignal = defineSignal<[Payment]>('paymentReceived');
+/** A carrier's final word that a message the provider accepted never reached the phone. */
+export const deliveryFailedSignal = defineSignal<[DeliveryFailure]>('deliveryFailed');
 export const borrowerAnswerSignal = defineSignal<[BorrowerAnswer]>('borrowerAnswer');
 export const promiseToPayUpdate = defineUpdate<{ pausedUntil: string }, [PromiseToPay]>('promiseToPay');
 export const resumeUpdate = defineUpdate<{ resumed: true }, [{ note?: string }]>('resume');
@@ -256,6 +266,18 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     s.outstanding = Math.max(0, left);
     s.overpaid += Math.max(0, -left);
     settleIfPaid();
+    changed();
+  });
+
+  setHandler(deliveryFailedSignal, (f) => {
+    const sent = s.messagesSent.find((m) => `${loan.loanId}:${m.key}` === f.idempotencyKey);
+    if (!sent || s.failed.some((x) => x.key === sent.key)) return; // unknown, or a repeated receipt
+    s.failed.push({ key: sent.key, stage: sent.stage, reason: `not delivered: ${f.reason}`, at: iso(Date.now()) });
+    if (f.permanent && !s.numberBlocked) {
+      s.numberBlocked = true;
+      if (!finished()) pause('undeliverable');
+      handOver('undeliverable', { reason: f.reason });
+    }
     changed();
   });
 

@@ -1,6 +1,8 @@
 // The API process's own start-up and shutdown: configuration from the environment, and SIGTERM
 // handling that finishes a request already in flight before the server closes.
 import { request as httpRequest } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,8 +32,11 @@ describe('the API process', () => {
     const config = loadConfig({
       TEMPORAL_ADDRESS: env.address,
       PORT: '0',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'api-shutdown-')),
       API_KEYS: `test:${KEY}:loans:write+loans:read`,
       WEBHOOK_SECRETS: 'secret-0123456789abcdef0123456789',
+      PHONE_INDEX_KEY: 'phone-index-key-0123456789abcdef0123',
+      SMS_CALLBACK_TOKEN: 'callback-token-0123456789abcdef',
       POLICIES_DIR: join(__dirname, '..', '..', 'policies'),
     });
     const api = await startApi(config, createLogger('silent'));

@@ -1,0 +1,53 @@
+// Finds a borrower's loans from the number a reply came from, without storing the number: each
+// loan's phone is kept as an HMAC-SHA256 under a secret key (PHONE_INDEX_KEY), so the index file
+// alone reveals no phone number.
+import Database from 'better-sqlite3';
+import { createHmac } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export class PhoneIndex {
+  private readonly db: Database.Database;
+
+  constructor(
+    readonly path: string,
+    private readonly key: string,
+  ) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS loan_phone (
+      loan_id TEXT PRIMARY KEY,
+      phone_hash TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS loan_phone_by_hash ON loan_phone (phone_hash);`);
+  }
+
+  /** Normalises to E.164 digits, so "+86 138-0013-8000" and "8613800138000" match. */
+  hash(phone: string): string {
+    const digits = phone.replace(/[^\d]/g, '').replace(/^00/, '');
+    return createHmac('sha256', this.key).update(digits).digest('hex');
+  }
+
+  /** The loan's number, replacing any earlier one. */
+  set(loanId: string, phone: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO loan_phone (loan_id, phone_hash) VALUES (?, ?) ON CONFLICT (loan_id) DO UPDATE SET phone_hash = excluded.phone_hash`,
+      )
+      .run(loanId, this.hash(phone));
+  }
+
+  loansOf(phone: string): string[] {
+    return (
+      this.db
+        .prepare(`SELECT loan_id FROM loan_phone WHERE phone_hash = ? ORDER BY loan_id`)
+        .all(this.hash(phone)) as Array<{ loan_id: string }>
+    ).map((r) => r.loan_id);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,214 @@
+// What the SMS gateways push back, against a real dev server and worker: borrowers' replies
+// (opt-out by STOP / 退订, other text to operations) found through the keyed phone index, and
+// delivery receipts recorded against the send, a final failure reaching the loan.
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import type { Express } from 'express';
+import request from 'supertest';
+import twilio from 'twilio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../src/activities';
+import { createApp } from '../../src/api/app';
+import { createLogger } from '../../src/log';
+import type { OutgoingSms, SmsProvider, SmsReceipt } from '../../src/sms/provider';
+import { PhoneIndex } from '../../src/store/phone-index';
+import { SendLedger } from '../../src/store/send-ledger';
+import { createWorkers } from '../../src/worker';
+import { devServerEnv, localDate, POLICIES, tempOperations, workflowBundle } from '../helpers/temporal';
+
+const KEY = 'sms-webhook-test-key-0123456789ab';
+const TWILIO_TOKEN = 'twilio-auth-token-for-tests';
+const CALLBACK_TOKEN = 'callback-token-0123456789abcdef';
+const PUBLIC = 'https://reminders.example.test';
+
+/** Stands for Twilio having accepted the message (the adapter itself is tested against its API). */
+class AcceptingTwilio implements SmsProvider {
+  readonly name = 'twilio';
+  readonly sent: OutgoingSms[] = [];
+  async send(m: OutgoingSms): Promise<SmsReceipt> {
+    this.sent.push(m);
+    return {
+      messageId: `SM${this.sent.length}${randomUUID().replace(/-/g, '').slice(0, 20)}`,
+      sentAt: new Date().toISOString(),
+      duplicate: false,
+    };
+  }
+}
+
+let env: TestWorkflowEnvironment;
+let workers: Worker[] = [];
+let running: Promise<unknown>;
+let app: Express;
+const ledger = new SendLedger(':memory:');
+const index = new PhoneIndex(':memory:', 'phone-index-key-0123456789abcdef0123');
+const provider = new AcceptingTwilio();
+
+beforeAll(async () => {
+  env = await devServerEnv();
+  const taskQueue = `smshooks-${randomUUID()}`;
+  workers = await createWorkers({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities({ sms: provider, operations: tempOperations(), ledger }),
+  });
+  running = Promise.all(workers.map((w) => w.run()));
+  app = createApp({
+    client: env.client,
+    taskQueue,
+    lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
+    policies: POLICIES,
+    log: createLogger('silent'),
+    apiKeys: [{ name: 'ledger', key: KEY, scopes: ['loans:write', 'loans:read'] }],
+    webhookSecrets: ['unused-secret-0123456789abcdef'],
+    sms: {
+      ledger,
+      phoneIndex: index,
+      auth: { twilioAuthToken: TWILIO_TOKEN, publicBaseUrl: PUBLIC, callbackToken: CALLBACK_TOKEN },
+    },
+  });
+});
+
+afterAll(async () => {
+  for (const w of workers) w.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+/** A zone where it is now between 10:00 and 20:00, so a loan due today is reminded at once. */
+function lateMorningZone(): string {
+  const zones = [
+    'Asia/Shanghai',
+    'Europe/Berlin',
+    'America/New_York',
+    'America/Los_Angeles',
+    'Pacific/Auckland',
+    'Asia/Kolkata',
+    'Asia/Tokyo',
+  ];
+  return zones.find((z) => {
+    const hour = Number(
+      new Intl.DateTimeFormat('en-GB', { timeZone: z, hour: '2-digit', hourCycle: 'h23' }).format(new Date()),
+    );
+    return hour >= 10 && hour < 20;
+  })!;
+}
+
+async function startLoan(phone: string, dueInDays = 14, timezone = 'Asia/Shanghai') {
+  const loan = {
+    loanId: `L-${randomUUID().slice(0, 8)}`,
+    borrower: { name: '张先生', phone, locale: 'zh-CN', timezone },
+    amountDue: 500000,
+    currency: 'CNY',
+    dueDate: localDate(Date.now(), timezone, dueInDays),
+  };
+  await request(app).post('/v1/loans').set('Authorization', `Bearer ${KEY}`).send(loan).expect(201);
+  return loan.loanId;
+}
+
+const status = async (loanId: string) =>
+  (await request(app).get(`/v1/loans/${loanId}`).set('Authorization', `Bearer ${KEY}`).expect(200)).body;
+
+function twilioPost(path: string, params: Record<string, string>, signWith = TWILIO_TOKEN) {
+  const signature = twilio.getExpectedTwilioSignature(signWith, `${PUBLIC}${path}`, params);
+  return request(app).post(path).type('form').set('X-Twilio-Signature', signature).send(params);
+}
+
+describe('replies', () => {
+  it('a signed Twilio STOP opts the borrower out of every open loan on that number', async () => {
+    const phone = `+1202555${String(Math.floor(Math.random() * 9000) + 1000)}`;
+    const [a, b] = [await startLoan(phone), await startLoan(phone)];
+    const other = await startLoan('+12025550199');
+    const res = await twilioPost('/v1/webhooks/sms/twilio/inbound', {
+      From: phone,
+      Body: 'Stop',
+      MessageSid: 'SM-in-1',
+    }).expect(200);
+    expect(res.text).toContain('<Response>');
+    for (const id of [a, b]) expect((await status(id)).optedOut).toBe(true);
+    expect((await status(other)).optedOut).toBe(false);
+  });
+
+  it('refuses a reply with a forged Twilio signature, and changes nothing', async () => {
+    const phone = '+12025550142';
+    const id = await startLoan(phone);
+    const res = await twilioPost('/v1/webhooks/sms/twilio/inbound', { From: phone, Body: 'STOP' }, 'not-the-token');
+    expect(res.status).toBe(401);
+    expect((await status(id)).optedOut).toBe(false);
+  });
+
+  it('an Aliyun 退订 with the callback token opts out; without the token it is refused', async () => {
+    const id = await startLoan('+8613800138077');
+    const body = [{ phone_number: '13800138077', content: '退订', send_time: '2024-10-30 10:05:00', sequence_id: 1 }];
+    await request(app).post('/v1/webhooks/sms/aliyun/inbound').send(body).expect(401);
+    expect((await status(id)).optedOut).toBe(false);
+    const res = await request(app)
+      .post(`/v1/webhooks/sms/aliyun/inbound?token=${CALLBACK_TOKEN}`)
+      .send(body)
+      .expect(200);
+    expect(res.body).toEqual({ code: 0, msg: '成功' });
+    expect((await status(id)).optedOut).toBe(true);
+  });
+
+  it('a Tencent reply that is not an opt-out goes to operations and reminders go on', async () => {
+    const id = await startLoan('+8613800138066');
+    const body = {
+      extend: '',
+      mobile: '13800138066',
+      nationcode: '86',
+      sign: '锦程金融',
+      text: '我下周一还款',
+      time: 1730000000,
+    };
+    await request(app).post(`/v1/webhooks/sms/tencent/inbound?token=${CALLBACK_TOKEN}`).send(body).expect(200);
+    const s = await status(id);
+    expect(s.optedOut).toBe(false);
+    expect(s.answers).toEqual([expect.objectContaining({ kind: 'callback', note: '我下周一还款' })]);
+  });
+
+  it('answers 404 for an unknown provider', async () => {
+    await request(app).post(`/v1/webhooks/sms/carrier-pigeon/inbound?token=${CALLBACK_TOKEN}`).send({}).expect(404);
+  });
+});
+
+describe('delivery receipts', () => {
+  it('records a receipt against its send, and a final failure to an unreachable number stops texting it', async () => {
+    const id = await startLoan('+12025550177', 0, lateMorningZone());
+    // The due-day reminder goes out at once (it is today, inside the window).
+    let s = await status(id);
+    for (let i = 0; i < 100 && s.messagesSent.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = await status(id);
+    }
+    expect(s.messagesSent).toHaveLength(1);
+    const key = `${id}:${s.messagesSent[0].key}`;
+    const sid = ledger.get(key)!.providerMessageId!;
+
+    await twilioPost('/v1/webhooks/sms/twilio/status', { MessageSid: sid, MessageStatus: 'sent' }).expect(200);
+    expect(ledger.get(key)!.deliveryStatus).toBeNull(); // not final yet
+    await twilioPost('/v1/webhooks/sms/twilio/status', {
+      MessageSid: sid,
+      MessageStatus: 'undelivered',
+      ErrorCode: '30003',
+    }).expect(200);
+    expect(ledger.get(key)).toMatchObject({ deliveryStatus: 'failed', deliveryError: '30003' });
+    s = await status(id);
+    expect(s).toMatchObject({ numberBlocked: true, pause: { kind: 'undeliverable' } });
+    expect(s.failed).toEqual([expect.objectContaining({ stage: 'due', reason: 'not delivered: 30003' })]);
+  });
+
+  it('a delivered receipt is recorded and changes nothing for the loan', async () => {
+    const id = await startLoan('+12025550178', 0, lateMorningZone());
+    let s = await status(id);
+    for (let i = 0; i < 100 && s.messagesSent.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = await status(id);
+    }
+    const key = `${id}:${s.messagesSent[0].key}`;
+    const sid = ledger.get(key)!.providerMessageId!;
+    await twilioPost('/v1/webhooks/sms/twilio/status', { MessageSid: sid, MessageStatus: 'delivered' }).expect(200);
+    expect(ledger.get(key)!.deliveryStatus).toBe('delivered');
+    expect((await status(id)).failed).toEqual([]);
+  });
+});
