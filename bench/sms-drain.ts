@@ -11,11 +11,13 @@ import { SendLedger } from '../src/store/send-ledger';
 import { createWorkers } from '../src/worker';
 import { loanReminder } from '../src/workflows/loan-reminder';
 import {
+  burstLoan,
+  burstPolicy,
   devServerEnv,
-  policyWith,
   RecordingProvider,
   runWorkersUntil,
   tempOperations,
+  TEST_LENDER,
   workflowBundle,
 } from '../test/helpers/temporal';
 
@@ -45,30 +47,7 @@ async function main(): Promise<void> {
         await env.client.workflow.start(loanReminder, {
           workflowId: `loan-DRAIN-${taskQueue}-${i}`,
           taskQueue,
-          args: [
-            {
-              loan: {
-                loanId: `DRAIN-${i}`,
-                borrower: { name: 'Rivera', phone: '+12025550100', locale: 'en-US', timezone: 'UTC' },
-                amountDue: 1000,
-                currency: 'USD',
-                dueDate: new Date().toISOString().slice(0, 10),
-              },
-              lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
-              policy: policyWith({
-                id: 'drain',
-                anchor: 'loan-start',
-                sendTime: '00:00',
-                window: { start: '00:00', end: '24:00' },
-                points: [{ stage: 'due', offset: offset!, template: 'due' }],
-                overdueRepeat: undefined,
-                finalNotice: undefined,
-                caps: [],
-                thankYou: false,
-                afterLastPoint: { handOver: false, listenFor: 'PT1S' },
-              }),
-            },
-          ],
+          args: [{ loan: burstLoan(`DRAIN-${i}`), lender: TEST_LENDER, policy: burstPolicy(offset!) }],
         });
       }
     };

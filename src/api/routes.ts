@@ -11,7 +11,7 @@ import {
 } from '@temporalio/client';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import type { z } from 'zod';
-import { workflowIdForLoan, type Lender } from '../domain/loan';
+import { workflowIdForLoan, type Lender, type Payment } from '../domain/loan';
 import { isOptOutReply } from '../domain/replies';
 import { expandPolicy, forecast } from '../domain/schedule';
 import type { Logger } from '../log';
@@ -98,6 +98,13 @@ export interface RouteDeps {
   metrics: Metrics;
 }
 
+const CALLBACK_RESPONSES = {
+  200: 'Acknowledged in the provider’s format',
+  401: 'Not authentic',
+  404: 'Unknown provider',
+  503: 'Not configured',
+};
+
 const COMMON_ERRORS = {
   400: 'Invalid request',
   401: 'No or unknown API key',
@@ -157,6 +164,15 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       }
       throw err;
     }
+  }
+
+  /** Reports a payment to its loan; the workflow counts each payment id once. */
+  async function signalPayment(loanId: string, payment: Payment, kind: string) {
+    const h = handle(loanId);
+    await onLoan(h, loanId, () => h.signal(paymentReceivedSignal, payment));
+    d.metrics.signals.inc({ kind });
+    d.log.info({ loanId, paymentId: payment.paymentId, via: kind }, 'payment signalled');
+    return { loanId, paymentId: payment.paymentId, accepted: true };
   }
 
   async function startLoan(body: CreateLoan): Promise<{ code: 200 | 201; body: Record<string, unknown> }> {
@@ -414,11 +430,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         const payment = parse(paymentSchema, req.body);
-        const h = handle(loanId);
-        await onLoan(h, loanId, () => h.signal(paymentReceivedSignal, payment));
-        d.metrics.signals.inc({ kind: 'payment' });
-        d.log.info({ loanId, paymentId: payment.paymentId }, 'payment signalled');
-        res.status(202).json({ loanId, paymentId: payment.paymentId, accepted: true });
+        res.status(202).json(await signalPayment(loanId, payment, 'payment'));
       },
     },
     {
@@ -504,11 +516,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           throw new ProblemError(400, 'Malformed JSON', 'the request body is not valid JSON');
         }
         const { loanId, ...payment } = parse(webhookPaymentSchema, json);
-        const h = handle(loanId);
-        await onLoan(h, loanId, () => h.signal(paymentReceivedSignal, payment));
-        d.metrics.signals.inc({ kind: 'payment-webhook' });
-        d.log.info({ loanId, paymentId: payment.paymentId }, 'payment webhook signalled');
-        res.status(202).json({ loanId, paymentId: payment.paymentId, accepted: true });
+        res.status(202).json(await signalPayment(loanId, payment, 'payment-webhook'));
       },
     },
     {
@@ -518,12 +526,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       tag: 'webhooks',
       summary: 'Delivery receipts from the SMS gateway (Twilio signed; Aliyun and Tencent with ?token=)',
       auth: 'provider-callback',
-      responses: {
-        200: 'Acknowledged in the provider’s format',
-        401: 'Not authentic',
-        404: 'Unknown provider',
-        503: 'Not configured',
-      },
+      responses: CALLBACK_RESPONSES,
       handler: async (req, res) => {
         const { provider, raw } = callback(req);
         const ledger = d.sms?.ledger;
@@ -556,12 +559,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       summary:
         'Borrowers’ replies from the SMS gateway: STOP, 退订, TD... opt out of their open loans; other text goes to operations',
       auth: 'provider-callback',
-      responses: {
-        200: 'Acknowledged in the provider’s format',
-        401: 'Not authentic',
-        404: 'Unknown provider',
-        503: 'Not configured',
-      },
+      responses: CALLBACK_RESPONSES,
       handler: async (req, res) => {
         const { provider, raw } = callback(req);
         const index = d.sms?.phoneIndex;

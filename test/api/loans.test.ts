@@ -20,6 +20,7 @@ import {
   RecordingProvider,
   tempOperations,
   workflowBundle,
+  zoneWithLocalHour,
 } from '../helpers/temporal';
 
 const WRITER = 'writer-key-0123456789abcdef0123';
@@ -76,22 +77,7 @@ afterAll(async () => {
 });
 
 /** A time zone where it is now daytime, so a thank-you message need not wait for the morning. */
-function daytimeZone(): string {
-  const zones = [
-    'Asia/Shanghai',
-    'Europe/Berlin',
-    'America/New_York',
-    'America/Los_Angeles',
-    'Pacific/Auckland',
-    'Asia/Kolkata',
-  ];
-  return zones.find((z) => {
-    const hour = Number(
-      new Intl.DateTimeFormat('en-GB', { timeZone: z, hour: '2-digit', hourCycle: 'h23' }).format(new Date()),
-    );
-    return hour >= 9 && hour < 20;
-  })!;
-}
+const daytimeZone = () => zoneWithLocalHour(9, 20);
 
 function newLoan(dueInDays = 14, timezone = 'Asia/Shanghai') {
   return {

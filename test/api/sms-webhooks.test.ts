@@ -15,7 +15,14 @@ import type { OutgoingSms, SmsProvider, SmsReceipt } from '../../src/sms/provide
 import { PhoneIndex } from '../../src/store/phone-index';
 import { SendLedger } from '../../src/store/send-ledger';
 import { createWorkers } from '../../src/worker';
-import { devServerEnv, localDate, POLICIES, tempOperations, workflowBundle } from '../helpers/temporal';
+import {
+  devServerEnv,
+  localDate,
+  POLICIES,
+  tempOperations,
+  workflowBundle,
+  zoneWithLocalHour,
+} from '../helpers/temporal';
 
 const KEY = 'sms-webhook-test-key-0123456789ab';
 const TWILIO_TOKEN = 'twilio-auth-token-for-tests';
@@ -77,23 +84,7 @@ afterAll(async () => {
 });
 
 /** A zone where it is now between 10:00 and 20:00, so a loan due today is reminded at once. */
-function lateMorningZone(): string {
-  const zones = [
-    'Asia/Shanghai',
-    'Europe/Berlin',
-    'America/New_York',
-    'America/Los_Angeles',
-    'Pacific/Auckland',
-    'Asia/Kolkata',
-    'Asia/Tokyo',
-  ];
-  return zones.find((z) => {
-    const hour = Number(
-      new Intl.DateTimeFormat('en-GB', { timeZone: z, hour: '2-digit', hourCycle: 'h23' }).format(new Date()),
-    );
-    return hour >= 10 && hour < 20;
-  })!;
-}
+const lateMorningZone = () => zoneWithLocalHour(10, 20);
 
 async function startLoan(phone: string, dueInDays = 14, timezone = 'Asia/Shanghai') {
   const loan = {

@@ -10,7 +10,7 @@ import { Duration } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOutbox } from '../../src/sms/outbox';
 import { loanReminder } from '../../src/workflows/loan-reminder';
-import { devServerEnv, policyWith } from '../helpers/temporal';
+import { burstLoan, burstPolicy, devServerEnv, TEST_LENDER } from '../helpers/temporal';
 
 const ROOT = join(__dirname, '..', '..');
 let env: TestWorkflowEnvironment;
@@ -67,26 +67,9 @@ describe('a worker killed mid-send', () => {
           taskQueue,
           args: [
             {
-              loan: {
-                loanId: `CRASH-${i}`,
-                borrower: { name: 'Rivera', phone: '+12025550100', locale: 'en-US', timezone: 'UTC' },
-                amountDue: 1000,
-                currency: 'USD',
-                dueDate: new Date().toISOString().slice(0, 10),
-              },
-              lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
-              policy: policyWith({
-                id: 'crash',
-                anchor: 'loan-start',
-                sendTime: '00:00',
-                window: { start: '00:00', end: '24:00' },
-                points: [{ stage: 'due', offset: Duration.fromMillis(dueAt - Date.now()).toISO()!, template: 'due' }],
-                overdueRepeat: undefined,
-                finalNotice: undefined,
-                caps: [],
-                thankYou: false,
-                afterLastPoint: { handOver: false, listenFor: 'PT1M' },
-              }),
+              loan: burstLoan(`CRASH-${i}`),
+              lender: TEST_LENDER,
+              policy: burstPolicy(Duration.fromMillis(dueAt - Date.now()).toISO()!),
             },
           ],
         }),

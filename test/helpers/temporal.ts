@@ -125,3 +125,56 @@ export function policyWith(changes: Partial<PolicyInput>): Policy {
 export function tempOperations(): FileOperationsQueue {
   return new FileOperationsQueue(join(mkdtempSync(join(tmpdir(), 'loan-reminders-ops-')), 'operations.jsonl'));
 }
+
+/** A time zone where the local hour is now in [from, to), so a test's timing does not depend on the hour it runs. */
+export function zoneWithLocalHour(from: number, to: number): string {
+  const zones = [
+    'Asia/Shanghai',
+    'Asia/Tokyo',
+    'Europe/Berlin',
+    'America/New_York',
+    'America/Los_Angeles',
+    'Pacific/Auckland',
+    'Asia/Kolkata',
+  ];
+  const zone = zones.find((z) => {
+    const hour = Number(
+      new Intl.DateTimeFormat('en-GB', { timeZone: z, hour: '2-digit', hourCycle: 'h23' }).format(new Date()),
+    );
+    return hour >= from && hour < to;
+  });
+  if (!zone) throw new Error(`no listed time zone is between ${from}:00 and ${to}:00 now`);
+  return zone;
+}
+
+/**
+ * A policy with one reminder a fixed time after each loan starts, at any hour, and nothing else:
+ * for tests and benchmarks that need many reminders due at one instant.
+ */
+export function burstPolicy(offset: string): Policy {
+  return policyWith({
+    id: 'burst',
+    anchor: 'loan-start',
+    sendTime: '00:00',
+    window: { start: '00:00', end: '24:00' },
+    points: [{ stage: 'due', offset, template: 'due' }],
+    overdueRepeat: undefined,
+    finalNotice: undefined,
+    caps: [],
+    thankYou: false,
+    afterLastPoint: { handOver: false, listenFor: 'PT1S' },
+  });
+}
+
+export const TEST_LENDER = { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' };
+
+/** A small loan for burst tests; the policy decides when it is reminded. */
+export function burstLoan(loanId: string) {
+  return {
+    loanId,
+    borrower: { name: 'Rivera', phone: '+12025550100', locale: 'en-US' as const, timezone: 'UTC' },
+    amountDue: 1000,
+    currency: 'USD',
+    dueDate: new Date().toISOString().slice(0, 10),
+  };
+}

@@ -8,11 +8,13 @@ import { readOutbox } from '../../src/sms/outbox';
 import { createWorkers } from '../../src/worker';
 import { loanReminder } from '../../src/workflows/loan-reminder';
 import {
+  burstLoan,
+  burstPolicy,
   devServerEnv,
-  policyWith,
   RecordingProvider,
   runWorkersUntil,
   tempOperations,
+  TEST_LENDER,
   workflowBundle,
 } from '../helpers/temporal';
 
@@ -39,37 +41,13 @@ describe('the SMS rate limit', () => {
       activities: createActivities({ sms, operations: tempOperations() }),
       smsPerSecond: perSecond,
     });
-    const policy = policyWith({
-      id: 'burst',
-      anchor: 'loan-start',
-      sendTime: '00:00',
-      window: { start: '00:00', end: '24:00' },
-      points: [{ stage: 'due', offset: 'PT2S', template: 'due' }],
-      overdueRepeat: undefined,
-      finalNotice: undefined,
-      caps: [],
-      thankYou: false,
-      afterLastPoint: { handOver: false, listenFor: 'PT1S' },
-    });
     await runWorkersUntil(workers, async () => {
       const handles = await Promise.all(
         Array.from({ length: count }, (_, i) =>
           env.client.workflow.start(loanReminder, {
             workflowId: `loan-BURST-${taskQueue}-${i}`,
             taskQueue,
-            args: [
-              {
-                loan: {
-                  loanId: `BURST-${i}`,
-                  borrower: { name: 'Rivera', phone: '+12025550100', locale: 'en-US', timezone: 'UTC' },
-                  amountDue: 1000,
-                  currency: 'USD',
-                  dueDate: new Date().toISOString().slice(0, 10),
-                },
-                lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
-                policy,
-              },
-            ],
+            args: [{ loan: burstLoan(`BURST-${i}`), lender: TEST_LENDER, policy: burstPolicy('PT2S') }],
           }),
         ),
       );
