@@ -36,7 +36,8 @@ interface Stack {
 }
 
 function startStack(env: NodeJS.ProcessEnv): Promise<Stack> {
-  const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'src/dev.ts'], {
+  // One process (not tsx's wrapper with a child of its own), so a signal reaches the program itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/dev.ts'], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -26,7 +26,8 @@ afterAll(async () => {
 });
 
 function startWorker(vars: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'src/worker.ts'], {
+  // One process (not tsx's wrapper with a child of its own), so a signal reaches the program itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
     cwd: ROOT,
     env: { ...process.env, ...vars },
     stdio: 'ignore',
