@@ -192,6 +192,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       .digest('hex');
     const workflowId = workflowIdForLoan(loan.loanId);
     const input: LoanReminderInput = { loan, lender, policy, requestFingerprint };
+    const indexPhone = () => d.sms?.phoneIndex?.set(loan.loanId, loan.borrower.phone);
     try {
       const started = await d.client.workflow.start(loanReminder, {
         workflowId,
@@ -201,7 +202,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
       d.metrics.loansStarted.inc();
-      d.sms?.phoneIndex?.set(loan.loanId, loan.borrower.phone);
+      indexPhone();
       d.log.info({ loanId: loan.loanId, workflowId, policyId }, 'loan started');
       const now = Date.now();
       const tz = loan.borrower.timezone;
@@ -228,6 +229,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       if (existing.requestFingerprint !== requestFingerprint) {
         throw new ProblemError(409, 'Loan already exists', `loan ${loan.loanId} was started with a different body`);
       }
+      indexPhone(); // again, in case the first attempt stopped between the start and the index
       return { code: 200, body: loanView(existing) };
     }
   }

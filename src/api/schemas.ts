@@ -1,9 +1,9 @@
 // Request shapes, one schema per route. The OpenAPI document is generated from these same schemas,
 // and nothing that fails them reaches Temporal.
-import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { isValidTimeZone } from '../domain/calendar';
-import { SUPPORTED_LOCALES } from '../domain/loan';
+import { isCalendarDate, isValidTimeZone } from '../domain/calendar';
+import { E164, SUPPORTED_LOCALES } from '../domain/loan';
+import { POLICY_ID } from '../domain/policy';
 
 const currencies = new Set(Intl.supportedValuesOf('currency'));
 
@@ -16,15 +16,15 @@ export const loanIdSchema = z
   .describe('The loan system’s id for the loan; also the idempotency key of POST /v1/loans.');
 
 const amount = z.number().int('must be an integer in minor units').positive().max(MAX_AMOUNT_MINOR);
-const phone = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +8613800138000');
+const phone = z.string().regex(E164, 'must be an E.164 number such as +8613800138000');
 const locale = z.enum(SUPPORTED_LOCALES);
 const timezone = z.string().max(64).refine(isValidTimeZone, 'must be an IANA time zone such as Asia/Shanghai');
 const calendarDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine((d) => DateTime.fromISO(d).isValid, 'must be a real calendar date');
+  .refine(isCalendarDate, 'must be a real calendar date');
 const instant = z.iso.datetime({ offset: true });
-const policyId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be a policy id such as default');
+const policyId = z.string().regex(POLICY_ID, 'must be a policy id such as default');
 /** Names in any script: letters, marks, spaces and common punctuation, no control characters. */
 const personName = z
   .string()

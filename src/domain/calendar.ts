@@ -42,13 +42,21 @@ export function clockMs(duration: Duration): number {
   return ((hours * 60 + minutes) * 60 + seconds) * 1000 + milliseconds;
 }
 
-const minutesOf = (hm: string) => (hm === '24:00' ? 1440 : Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3)));
+/** Minutes since midnight of an HH:mm time ("24:00" is 1440). */
+export function minutesOfDay(hm: string): number {
+  return hm === '24:00' ? 1440 : Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3));
+}
+
+/** A real date of the calendar written YYYY-MM-DD (not 2024-02-30). */
+export function isCalendarDate(date: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}$/.test(date) && DateTime.fromISO(date).isValid;
+}
 
 /** Inside the window by the borrower's wall clock (on a daylight-saving day, 03:00 is 03:00). */
 export function isInWindow(ms: number, window: SendingWindow, timezone: string): boolean {
   const local = DateTime.fromMillis(ms, { zone: timezone });
   const minute = local.hour * 60 + local.minute;
-  return minute >= minutesOf(window.start) && minute < minutesOf(window.end);
+  return minute >= minutesOfDay(window.start) && minute < minutesOfDay(window.end);
 }
 
 /** The first instant at or after `ms` inside the sending window, in the borrower's time zone. */

@@ -42,6 +42,13 @@ export interface Payment {
   paidAt: string;
 }
 
+/** A phone number in E.164 form: +, country code, subscriber number; 8 to 15 digits. */
+export const E164 = /^\+[1-9]\d{6,14}$/;
+
+export function isE164(phone: string): boolean {
+  return E164.test(phone);
+}
+
 export function workflowIdForLoan(loanId: string): string {
   return `loan-${loanId}`;
 }

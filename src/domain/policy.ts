@@ -2,6 +2,10 @@
 // after the last reminder. Policies live as JSON files under policies/ and are validated here.
 import { Duration } from 'luxon';
 import { z } from 'zod';
+import { minutesOfDay } from './calendar';
+
+/** A policy's id, which is also its file name under policies/. */
+export const POLICY_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 export const TEMPLATE_IDS = ['pre-due', 'due', 'overdue', 'overdue-followup', 'final-notice', 'thank-you'] as const;
 export type TemplateId = (typeof TEMPLATE_IDS)[number];
@@ -14,18 +18,16 @@ const hm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:mm');
 const stage = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'must be lower-case letters, digits and "-"');
 const reminderTemplate = z.enum(TEMPLATE_IDS).refine((t) => t !== 'thank-you', 'thank-you is not a reminder');
 
-const minutes = (t: string) => (t === '24:00' ? 1440 : Number(t.slice(0, 2)) * 60 + Number(t.slice(3)));
-
 export const policySchema = z
   .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/),
+    id: z.string().regex(POLICY_ID, 'must be lower-case letters, digits and "-"'),
     description: z.string().max(500).optional(),
     /** Points are measured from the due date (calendar days, at sendTime) or, for demos, from the loan's start instant. */
     anchor: z.enum(['due-date', 'loan-start']).default('due-date'),
     sendTime: hm.default('10:00'),
     window: z
       .object({ start: hm, end: z.union([hm, z.literal('24:00')]) })
-      .refine((w) => minutes(w.start) < minutes(w.end), 'window.start must be before window.end')
+      .refine((w) => minutesOfDay(w.start) < minutesOfDay(w.end), 'window.start must be before window.end')
       .default({ start: '08:00', end: '21:00' }),
     points: z
       .array(z.object({ stage, offset: isoDuration, template: reminderTemplate }).strict())
@@ -76,7 +78,7 @@ export const policySchema = z
   });
 
 function minutesInWindow(t: string, w: { start: string; end: string }): boolean {
-  return minutes(t) >= minutes(w.start) && minutes(t) < minutes(w.end);
+  return minutesOfDay(t) >= minutesOfDay(w.start) && minutesOfDay(t) < minutesOfDay(w.end);
 }
 
 export type Policy = z.output<typeof policySchema>;

@@ -45,29 +45,24 @@ export function expandPolicy(policy: Policy, facts: PlanFacts): PlannedPoint[] {
       overdue: OVERDUE_TEMPLATES.has(template),
     });
 
-  let last = { ms: 0, date: facts.dueDate };
-  for (const p of policy.points) {
-    last = at(Duration.fromISO(p.offset), anchor);
-    push(p.stage, p.template, last);
-  }
+  for (const p of policy.points) push(p.stage, p.template, at(Duration.fromISO(p.offset), anchor));
   points.sort((a, b) => a.requestedAt - b.requestedAt);
-  last = points.length ? pointTime(points[points.length - 1], facts.timezone) : last;
+  // Repeats and the final notice count on from the latest point before them (the schema asks for one).
+  const latest = points[points.length - 1].requestedAt;
+  let last = { ms: latest, date: localDateOf(latest, facts.timezone) };
+  const after = (t: { ms: number; date: string }) => ('ms' in anchor ? { ms: t.ms } : { date: t.date });
   if (policy.overdueRepeat) {
     const r = policy.overdueRepeat;
     for (let n = 1; n <= r.maxCount; n++) {
-      last = at(Duration.fromISO(r.every), 'ms' in anchor ? { ms: last.ms } : { date: last.date });
+      last = at(Duration.fromISO(r.every), after(last));
       push(r.stage, r.template, last, n);
     }
   }
   if (policy.finalNotice) {
     const f = policy.finalNotice;
-    push(f.stage, f.template, at(Duration.fromISO(f.after), 'ms' in anchor ? { ms: last.ms } : { date: last.date }));
+    push(f.stage, f.template, at(Duration.fromISO(f.after), after(last)));
   }
   return points;
-}
-
-function pointTime(p: PlannedPoint, timezone: string): { ms: number; date: string } {
-  return { ms: p.requestedAt, date: localDateOf(p.requestedAt, timezone) };
 }
 
 /** When the loan stops waiting for payment after its last reminder point. */

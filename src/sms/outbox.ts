@@ -3,6 +3,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { isE164 } from '../domain/loan';
 import { smsSegments } from '../domain/segments';
 import { InvalidPhoneNumberError, type OutgoingSms, type SmsProvider, type SmsReceipt } from './provider';
 
@@ -11,8 +12,6 @@ export interface OutboxLine extends OutgoingSms {
   sentAt: string;
   segments: number;
 }
-
-const E164 = /^\+[1-9]\d{6,14}$/;
 
 export function readOutbox(path: string): OutboxLine[] {
   if (!existsSync(path)) return [];
@@ -29,7 +28,7 @@ export class OutboxProvider implements SmsProvider {
   constructor(readonly path: string) {}
 
   async send(message: OutgoingSms): Promise<SmsReceipt> {
-    if (!E164.test(message.to)) throw new InvalidPhoneNumberError('phone number is not in E.164 form');
+    if (!isE164(message.to)) throw new InvalidPhoneNumberError('phone number is not in E.164 form');
     const sent = this.load();
     const earlier = sent.get(message.idempotencyKey);
     if (earlier) return { messageId: earlier.messageId, sentAt: earlier.sentAt, duplicate: true };

@@ -8,6 +8,8 @@ import { dirname } from 'node:path';
 
 export class PhoneIndex {
   private readonly db: Database.Database;
+  private readonly upsert: Database.Statement<[string, string]>;
+  private readonly byHash: Database.Statement<[string], { loan_id: string }>;
 
   constructor(
     readonly path: string,
@@ -22,6 +24,11 @@ export class PhoneIndex {
       phone_hash TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS loan_phone_by_hash ON loan_phone (phone_hash);`);
+    this.upsert = this.db.prepare(
+      `INSERT INTO loan_phone (loan_id, phone_hash) VALUES (?, ?)
+       ON CONFLICT (loan_id) DO UPDATE SET phone_hash = excluded.phone_hash`,
+    );
+    this.byHash = this.db.prepare(`SELECT loan_id FROM loan_phone WHERE phone_hash = ? ORDER BY loan_id`);
   }
 
   /** Normalises to E.164 digits, so "+86 138-0013-8000" and "8613800138000" match. */
@@ -32,19 +39,11 @@ export class PhoneIndex {
 
   /** The loan's number, replacing any earlier one. */
   set(loanId: string, phone: string): void {
-    this.db
-      .prepare(
-        `INSERT INTO loan_phone (loan_id, phone_hash) VALUES (?, ?) ON CONFLICT (loan_id) DO UPDATE SET phone_hash = excluded.phone_hash`,
-      )
-      .run(loanId, this.hash(phone));
+    this.upsert.run(loanId, this.hash(phone));
   }
 
   loansOf(phone: string): string[] {
-    return (
-      this.db
-        .prepare(`SELECT loan_id FROM loan_phone WHERE phone_hash = ? ORDER BY loan_id`)
-        .all(this.hash(phone)) as Array<{ loan_id: string }>
-    ).map((r) => r.loan_id);
+    return this.byHash.all(this.hash(phone)).map((r) => r.loan_id);
   }
 
   close(): void {

@@ -19,8 +19,18 @@ export interface SendRecord {
   deliveryError?: string | null;
 }
 
+const COLUMNS = `idempotency_key AS idempotencyKey, loan_id AS loanId, stage, provider, state,
+  provider_message_id AS providerMessageId, attempts, first_attempt_at AS firstAttemptAt, accepted_at AS acceptedAt,
+  delivery_status AS deliveryStatus, delivery_error AS deliveryError`;
+
 export class SendLedger {
   private readonly db: Database.Database;
+  // Prepared once: every send runs these.
+  private readonly byKey: Database.Statement<[string], SendRecord>;
+  private readonly byMessage: Database.Statement<[string, string], SendRecord>;
+  private readonly insertAttempt: Database.Statement<[Record<string, string>]>;
+  private readonly markAccepted: Database.Statement<[string, string, string]>;
+  private readonly markReceipt: Database.Statement<[string, string | null, string, string, string]>;
 
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -45,13 +55,35 @@ export class SendLedger {
       delivery_at TEXT
     );
     CREATE INDEX IF NOT EXISTS sms_sends_by_message ON sms_sends (provider, provider_message_id);`);
-    // Ledgers written before delivery receipts were recorded get the columns added in place.
-    const columns = new Set(
-      (this.db.prepare(`PRAGMA table_info(sms_sends)`).all() as Array<{ name: string }>).map((c) => c.name),
+    this.byKey = this.db.prepare(`SELECT ${COLUMNS} FROM sms_sends WHERE idempotency_key = ?`);
+    this.byMessage = this.db.prepare(`SELECT ${COLUMNS} FROM sms_sends WHERE provider = ? AND provider_message_id = ?`);
+    this.insertAttempt = this.db.prepare(
+      `INSERT INTO sms_sends (idempotency_key, loan_id, stage, provider, state, attempts, first_attempt_at)
+       VALUES (@idempotencyKey, @loanId, @stage, @provider, 'sending', 1, @now)
+       ON CONFLICT (idempotency_key) DO UPDATE SET attempts = attempts + 1 WHERE state = 'sending'`,
     );
-    for (const c of ['delivery_status', 'delivery_error', 'delivery_at']) {
-      if (!columns.has(c)) this.db.exec(`ALTER TABLE sms_sends ADD COLUMN ${c} TEXT`);
-    }
+    this.markAccepted = this.db.prepare(
+      `UPDATE sms_sends SET state = 'accepted', provider_message_id = ?, accepted_at = ?
+        WHERE idempotency_key = ? AND state = 'sending'`,
+    );
+    this.markReceipt = this.db.prepare(
+      `UPDATE sms_sends SET delivery_status = ?, delivery_error = ?, delivery_at = ?
+        WHERE provider = ? AND provider_message_id = ?`,
+    );
+  }
+
+  get(key: string): SendRecord | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** Records an attempt before the provider is called. */
+  begin(r: { idempotencyKey: string; loanId: string; stage: string; provider: string }): void {
+    this.insertAttempt.run({ ...r, now: new Date().toISOString() });
+  }
+
+  /** Records that the provider accepted the message: from now on the key is never sent again. */
+  accept(key: string, providerMessageId: string, acceptedAt: string): void {
+    this.markAccepted.run(providerMessageId, acceptedAt, key);
   }
 
   /**
@@ -63,51 +95,14 @@ export class SendLedger {
     providerMessageId: string,
     receipt: { status: string; error?: string },
   ): SendRecord | undefined {
-    const info = this.db
-      .prepare(
-        `UPDATE sms_sends SET delivery_status = ?, delivery_error = ?, delivery_at = ?
-          WHERE provider = ? AND provider_message_id = ?`,
-      )
-      .run(receipt.status, receipt.error ?? null, new Date().toISOString(), provider, providerMessageId);
-    if (info.changes === 0) return undefined;
-    const row = this.db
-      .prepare(`SELECT idempotency_key AS key FROM sms_sends WHERE provider = ? AND provider_message_id = ?`)
-      .get(provider, providerMessageId) as { key: string };
-    return this.get(row.key);
-  }
-
-  get(key: string): SendRecord | undefined {
-    const row = this.db
-      .prepare(
-        `SELECT idempotency_key AS idempotencyKey, loan_id AS loanId, stage, provider, state,
-                provider_message_id AS providerMessageId, attempts, first_attempt_at AS firstAttemptAt,
-                accepted_at AS acceptedAt, delivery_status AS deliveryStatus, delivery_error AS deliveryError
-           FROM sms_sends WHERE idempotency_key = ?`,
-      )
-      .get(key) as SendRecord | undefined;
-    return row;
-  }
-
-  /** Records an attempt before the provider is called; returns the record as it now stands. */
-  begin(r: { idempotencyKey: string; loanId: string; stage: string; provider: string }): SendRecord {
-    this.db
-      .prepare(
-        `INSERT INTO sms_sends (idempotency_key, loan_id, stage, provider, state, attempts, first_attempt_at)
-         VALUES (@idempotencyKey, @loanId, @stage, @provider, 'sending', 1, @now)
-         ON CONFLICT (idempotency_key) DO UPDATE SET attempts = attempts + 1 WHERE state = 'sending'`,
-      )
-      .run({ ...r, now: new Date().toISOString() });
-    return this.get(r.idempotencyKey)!;
-  }
-
-  /** Records that the provider accepted the message: from now on the key is never sent again. */
-  accept(key: string, providerMessageId: string, acceptedAt: string): void {
-    this.db
-      .prepare(
-        `UPDATE sms_sends SET state = 'accepted', provider_message_id = ?, accepted_at = ?
-          WHERE idempotency_key = ? AND state = 'sending'`,
-      )
-      .run(providerMessageId, acceptedAt, key);
+    const info = this.markReceipt.run(
+      receipt.status,
+      receipt.error ?? null,
+      new Date().toISOString(),
+      provider,
+      providerMessageId,
+    );
+    return info.changes === 0 ? undefined : this.byMessage.get(provider, providerMessageId);
   }
 
   close(): void {

@@ -20,10 +20,17 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { DateTime, Duration } from 'luxon';
+import { Duration } from 'luxon';
 import type { Activities } from '../activities';
-import { isValidTimeZone, localDateOf, localInstantMs, nextWindowOpening, windowClosesAfter } from '../domain/calendar';
-import { SUPPORTED_LOCALES, type Lender, type Loan, type Locale, type Payment } from '../domain/loan';
+import {
+  isCalendarDate,
+  isValidTimeZone,
+  localDateOf,
+  localInstantMs,
+  nextWindowOpening,
+  windowClosesAfter,
+} from '../domain/calendar';
+import { isE164, SUPPORTED_LOCALES, type Lender, type Loan, type Locale, type Payment } from '../domain/loan';
 import { OVERDUE_TEMPLATES, type Policy, type TemplateId } from '../domain/policy';
 import { decideNext, expandPolicy, horizonOf, type PlannedPoint } from '../domain/schedule';
 import { renderMessage } from '../domain/templates';
@@ -179,10 +186,8 @@ const operations = proxyActivities<Activities>({
   retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes' },
 });
 
-const E164 = /^\+[1-9]\d{6,14}$/;
 const durationMs = (iso: string) => Duration.fromISO(iso).as('milliseconds');
 const iso = (ms: number) => new Date(ms).toISOString();
-const isRealDate = (d: string) => /^\d{4}-\d{2}-\d{2}$/.test(d) && DateTime.fromISO(d).isValid;
 
 export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus> {
   const { policy, lender } = input;
@@ -230,6 +235,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   const changed = () => {
     version++;
   };
+  const totalPaid = () => s.payments.reduce((sum, p) => sum + p.amount, 0);
   const finished = () => s.status === 'paid' || s.status === 'closed' || s.status === 'unresolved';
   const pendingOps: Array<{ kind: string; detail: Record<string, unknown> }> = [];
   const handOver = (kind: string, detail: Record<string, unknown> = {}) => {
@@ -326,7 +332,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     {
       validator: ({ date }) => {
         if (finished()) throw new Error(`the loan is ${s.status}`);
-        if (!isRealDate(date)) throw new Error('date must be a real date YYYY-MM-DD');
+        if (!isCalendarDate(date)) throw new Error('date must be a real date YYYY-MM-DD');
         const today = localDateOf(Date.now(), s.timezone);
         const latest = localDateOf(Date.now() + durationMs(policy.promiseToPay.maxAhead), s.timezone);
         if (date < today) throw new Error(`date ${date} is in the past`);
@@ -370,7 +376,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     {
       validator: (change) => {
         if (finished()) throw new Error(`the loan is ${s.status}`);
-        if (change.phone !== undefined && !E164.test(change.phone)) throw new Error('phone must be an E.164 number');
+        if (change.phone !== undefined && !isE164(change.phone)) throw new Error('phone must be an E.164 number');
         if (change.locale !== undefined && !SUPPORTED_LOCALES.includes(change.locale)) {
           throw new Error(`locale must be one of ${SUPPORTED_LOCALES.join(', ')}`);
         }
@@ -386,7 +392,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   setHandler(
     changeTermsUpdate,
     (change) => {
-      const paid = s.payments.reduce((sum, p) => sum + p.amount, 0);
+      const paid = totalPaid();
       if (change.amountDue !== undefined) {
         s.amountDue = change.amountDue;
         s.outstanding = Math.max(0, change.amountDue - paid);
@@ -403,7 +409,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         if (finished()) throw new Error(`the loan is ${s.status}`);
         if (change.dueDate === undefined && change.amountDue === undefined) throw new Error('nothing to change');
         if (change.dueDate !== undefined) {
-          if (!isRealDate(change.dueDate)) throw new Error('dueDate must be a real date YYYY-MM-DD');
+          if (!isCalendarDate(change.dueDate)) throw new Error('dueDate must be a real date YYYY-MM-DD');
         }
         if (change.amountDue !== undefined && (!Number.isSafeInteger(change.amountDue) || change.amountDue <= 0)) {
           throw new Error('amountDue must be a positive integer in minor units');
@@ -436,18 +442,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   let lastAttrs = '';
   const publish = () => {
     if (input.publishSearchAttributes === false) return;
-    const attrs = {
-      status: s.status,
-      stage: s.stage,
-      outstanding: s.outstanding,
-      due: s.dueDate,
-      next: s.nextReminder?.at ?? null,
-      pause: s.pause?.kind ?? 'none',
-    };
-    const key = JSON.stringify(attrs);
-    if (key === lastAttrs) return;
-    lastAttrs = key;
-    upsertSearchAttributes([
+    const attrs = [
       { key: LOAN_STATUS, value: s.status },
       { key: LOAN_STAGE, value: s.stage },
       { key: OUTSTANDING_AMOUNT, value: s.outstanding },
@@ -456,7 +451,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       { key: NEXT_REMINDER_AT, value: s.nextReminder ? new Date(s.nextReminder.at) : null },
       { key: POLICY_ID, value: s.policyId },
       { key: PAUSE_REASON, value: s.pause?.kind ?? 'none' },
-    ]);
+    ];
+    const values = JSON.stringify(attrs.map((a) => a.value));
+    if (values === lastAttrs) return;
+    lastAttrs = values;
+    upsertSearchAttributes(attrs);
   };
 
   const flushOps = async () => {
@@ -540,8 +539,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     }
     const seen = version;
     const somethingChanged = () => version !== seen;
-    if (waitingOnPeople && !next) {
-      await condition(somethingChanged);
+    if (waitingOnPeople) {
+      await condition(somethingChanged); // nothing is planned while a person decides
       continue;
     }
     const woke = await condition(somethingChanged, Math.max(1, wakeAt - now));
@@ -562,7 +561,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
 
   async function sendThanks(): Promise<void> {
     const mayText = () => !s.optedOut && !s.numberBlocked;
-    const paid = s.payments.reduce((sum, p) => sum + p.amount, 0);
+    const paid = totalPaid();
     // Never at night: wait for the window (again, if a provider outage outlasts it), and give up
     // if the borrower opts out meanwhile.
     for (let attempt = 0; attempt < 7 && mayText(); attempt++) {
