@@ -39,6 +39,11 @@ const schema = z
     OPERATIONS_PATH: z.string().min(1).optional(),
     SEND_LEDGER_PATH: z.string().min(1).optional(),
     PHONE_INDEX_PATH: z.string().min(1).optional(),
+    EVENT_STORE_PATH: z.string().min(1).optional(),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
     PHONE_INDEX_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
     SMS_CALLBACK_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
     PUBLIC_BASE_URL: z.url().optional(),
@@ -92,6 +97,8 @@ export interface Config {
   operationsPath: string;
   sendLedgerPath: string;
   phoneIndexPath: string;
+  /** The event store: PostgreSQL when a URL is set, else the SQLite file. */
+  eventStore: { databaseUrl: string | undefined; sqlitePath: string };
   /** Unset: the local development key. */
   phoneIndexKey: string | undefined;
   /** Unset: the local development token. */
@@ -188,6 +195,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     operationsPath: resolve(e.OPERATIONS_PATH ?? resolve(dataDir, 'operations.jsonl')),
     sendLedgerPath: resolve(e.SEND_LEDGER_PATH ?? resolve(dataDir, 'sends.sqlite')),
     phoneIndexPath: resolve(e.PHONE_INDEX_PATH ?? resolve(dataDir, 'phone-index.sqlite')),
+    eventStore: {
+      databaseUrl: e.DATABASE_URL,
+      sqlitePath: resolve(e.EVENT_STORE_PATH ?? resolve(dataDir, 'events.sqlite')),
+    },
     phoneIndexKey: e.PHONE_INDEX_KEY,
     smsCallbackToken: e.SMS_CALLBACK_TOKEN,
     publicBaseUrl: e.PUBLIC_BASE_URL,

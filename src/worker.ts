@@ -7,6 +7,7 @@ import { loadConfig, temporalAddressOf, type Config } from './config';
 import { createLogger, sdkLogger, type Logger } from './log';
 import { FileOperationsQueue } from './operations/queue';
 import { createProvider } from './sms/select';
+import { openEventStore } from './store/event-store-sql';
 import { SendLedger } from './store/send-ledger';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { smsTaskQueue } from './workflows/loan-reminder';
@@ -42,6 +43,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const registered = await ensureSearchAttributes(connection, config.namespace);
   if (registered.length) log.info({ registered }, 'registered search attributes');
   const ledger = new SendLedger(config.sendLedgerPath);
+  const events = openEventStore(config.eventStore);
   const workers = await createWorkers({
     connection,
     namespace: config.namespace,
@@ -51,6 +53,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       sms: createProvider(config.sms),
       operations: new FileOperationsQueue(config.operationsPath),
       ledger,
+      events,
     }),
     smsPerSecond: config.smsPerSecond,
   });
@@ -58,7 +61,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     .then(() => undefined)
     .finally(() => {
       ledger.close();
-      return connection.close();
+      return Promise.all([events.close(), connection.close()]);
     });
   log.info(
     {

@@ -2,6 +2,7 @@
 // worker wire the same code to different providers.
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
+import type { EventStore, LoanEvent } from '../store/events';
 import type { SendLedger } from '../store/send-ledger';
 import { InvalidPhoneNumberError, type OutgoingSms, type SmsProvider, type SmsReceipt } from '../sms/provider';
 
@@ -10,10 +11,17 @@ export interface ActivityDeps {
   operations: OperationsQueue;
   /** The durable record of sends; without one, only the provider's own de-duplication protects. */
   ledger?: SendLedger;
+  /** Where the loans' events go for the analytics; without one they are dropped. */
+  events?: EventStore;
 }
 
-export function createActivities({ sms, operations, ledger }: ActivityDeps) {
+export function createActivities({ sms, operations, ledger, events }: ActivityDeps) {
   return {
+    /** Appends the workflow's events; ids already stored are skipped, so a retry counts nothing twice. */
+    async recordEvents(batch: LoanEvent[]): Promise<{ recorded: number }> {
+      return { recorded: events ? await events.append(batch) : 0 };
+    },
+
     async sendSms(message: OutgoingSms): Promise<SmsReceipt> {
       // Retries can run for hours through a provider outage; none may send after the window has
       // closed. The attempt's scheduled time is the server's clock, the same the workflow plans by.

@@ -31,7 +31,7 @@ export class OutboxProvider implements SmsProvider {
     if (!isE164(message.to)) throw new InvalidPhoneNumberError('phone number is not in E.164 form');
     const sent = this.load();
     const earlier = sent.get(message.idempotencyKey);
-    if (earlier) return { messageId: earlier.messageId, sentAt: earlier.sentAt, duplicate: true };
+    if (earlier) return { messageId: earlier.messageId, sentAt: earlier.sentAt, duplicate: true, delivered: true };
     const line: OutboxLine = {
       ...message,
       messageId: randomUUID(),
@@ -40,7 +40,7 @@ export class OutboxProvider implements SmsProvider {
     };
     appendFileSync(this.path, JSON.stringify(line) + '\n');
     sent.set(line.idempotencyKey, line);
-    return { messageId: line.messageId, sentAt: line.sentAt, duplicate: false };
+    return { messageId: line.messageId, sentAt: line.sentAt, duplicate: false, delivered: true };
   }
 
   private load(): Map<string, OutboxLine> {

@@ -22,6 +22,8 @@ export interface SmsReceipt {
   sentAt: string;
   /** True when this key had already been sent and nothing new went out. */
   duplicate: boolean;
+  /** The provider knows at once that the message arrived (the local outbox); others tell by receipt. */
+  delivered?: boolean;
 }
 
 export interface SmsProvider {

@@ -15,6 +15,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -35,6 +36,7 @@ import { OVERDUE_TEMPLATES, type Policy, type TemplateId } from '../domain/polic
 import { decideNext, expandPolicy, horizonOf, type PlannedPoint } from '../domain/schedule';
 import { renderMessage } from '../domain/templates';
 import { abVariant, HARSH_TONE_AT_MOST, type Variant } from '../domain/variants';
+import type { EventDetail, EventKind, LoanEvent } from '../store/events';
 import {
   DUE_DATE,
   LOAN_CURRENCY,
@@ -152,7 +154,7 @@ export interface LoanReminderInput {
   /** SHA-256 of the start request (see LoanStatus.requestFingerprint). */
   requestFingerprint?: string;
   /** State carried through continue-as-new; absent on a loan's first run. */
-  carried?: { state: LoanStatus; loan: Loan; doneKeys: string[]; opsSeq: number };
+  carried?: { state: LoanStatus; loan: Loan; doneKeys: string[]; opsSeq: number; eventSeq?: number };
   /** Continue as new past this many history events even if the server has not suggested it. */
   continueAsNewAfterEvents?: number;
   /**
@@ -186,6 +188,12 @@ const operations = proxyActivities<Activities>({
   retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes' },
 });
 
+// The event store lives beside the worker: a local activity, one marker in history per batch.
+const events = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
 const durationMs = (iso: string) => Duration.fromISO(iso).as('milliseconds');
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -201,6 +209,9 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   let loan: Loan = input.carried?.loan ?? input.loan;
   const doneKeys = new Set(input.carried?.doneKeys ?? []);
   let opsSeq = input.carried?.opsSeq ?? 0;
+  // Added after v2: loans already running when it shipped replay without recording events.
+  const recording = patched('event-store');
+  let eventSeq = input.carried?.eventSeq ?? 0;
   const s: LoanStatus = input.carried?.state ?? {
     loanId: loan.loanId,
     policyId: policy.id,
@@ -230,6 +241,36 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     requestFingerprint: input.requestFingerprint,
   };
 
+  const pendingEvents: LoanEvent[] = [];
+  const record = (kind: EventKind, fields: Omit<LoanEvent, 'eventId' | 'loanId' | 'kind' | 'at'> = {}) => {
+    if (!recording) return;
+    eventSeq++;
+    pendingEvents.push({
+      // From the loan and a counter carried through continue-as-new: a retried write has the same id.
+      eventId: `${loan.loanId}:${eventSeq}`,
+      loanId: loan.loanId,
+      kind,
+      at: iso(Date.now()),
+      policyId: policy.id,
+      currency: s.currency,
+      ...fields,
+    });
+  };
+  const flushEvents = async () => {
+    if (!pendingEvents.length) return;
+    const batch = pendingEvents.splice(0);
+    await events.recordEvents(batch);
+  };
+  if (!input.carried) {
+    record('loan-started', {
+      amount: s.amountDue,
+      outstanding: s.outstanding,
+      locale: s.locale,
+      variant: s.variant,
+      detail: { dueDate: s.dueDate, timezone: s.timezone },
+    });
+  }
+
   // Every change that can alter the plan bumps this; the main loop wakes and re-plans.
   let version = 0;
   const changed = () => {
@@ -247,9 +288,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     s.pause = { kind, since: iso(Date.now()), ...(until !== undefined ? { until: iso(until) } : {}) };
     if (s.status === 'active') s.status = 'paused';
     if (until === undefined) s.nextReminder = null; // re-planned at once by the loop; no stale answer meanwhile
+    record('paused', { detail: { pause: kind, until: until !== undefined ? iso(until) : null } });
     changed();
   };
   const unpause = () => {
+    if (s.pause) record('resumed', { detail: { pause: s.pause.kind } });
     s.pause = null;
     if (s.status === 'paused') s.status = 'active';
     changed();
@@ -272,6 +315,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     s.outstanding = Math.max(0, left);
     s.overpaid += Math.max(0, -left);
     settleIfPaid();
+    record('payment', {
+      amount: payment.amount,
+      outstanding: s.outstanding,
+      detail: { paymentId: payment.paymentId, settled: s.outstanding === 0 },
+    });
     changed();
   });
 
@@ -279,6 +327,14 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     const sent = s.messagesSent.find((m) => `${loan.loanId}:${m.key}` === f.idempotencyKey);
     if (!sent || s.failed.some((x) => x.key === sent.key)) return; // unknown, or a repeated receipt
     s.failed.push({ key: sent.key, stage: sent.stage, reason: `not delivered: ${f.reason}`, at: iso(Date.now()) });
+    record('message-failed', {
+      messageKey: f.idempotencyKey,
+      stage: sent.stage,
+      template: sent.template,
+      variant: sent.variant,
+      locale: sent.locale,
+      detail: { permanent: f.permanent },
+    });
     if (f.permanent && !s.numberBlocked) {
       s.numberBlocked = true;
       if (!finished()) pause('undeliverable');
@@ -290,6 +346,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   setHandler(borrowerAnswerSignal, (answer) => {
     if (answer.answerId && s.answers.some((a) => a.answerId === answer.answerId)) return;
     s.answers.push({ ...answer, receivedAt: iso(Date.now()) });
+    // The kind and ratings only: notes and reasons are the borrower's own words.
+    const detail: EventDetail = { kind: answer.kind, answerId: answer.answerId ?? null };
+    if (answer.kind === 'rating')
+      Object.assign(detail, { messageKey: answer.messageKey, clarity: answer.clarity, tone: answer.tone });
+    record('answer', { stage: s.stage, variant: s.variant, locale: s.locale, detail });
     switch (answer.kind) {
       case 'opt-out':
         if (!s.optedOut) {
@@ -507,9 +568,18 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         unpause();
       }
     }
+    const planned = s.nextReminder;
     s.nextReminder = next
       ? { stage: next.point.stage, template: next.point.template, at: iso(next.at), why: next.why }
       : null;
+    if (next && (planned?.at !== s.nextReminder?.at || planned?.stage !== s.nextReminder?.stage)) {
+      record('reminder-planned', {
+        messageKey: `${loan.loanId}:${next.point.key}`,
+        stage: next.point.stage,
+        template: next.point.template,
+        detail: { plannedFor: iso(next.at) },
+      });
+    }
 
     const allPointsDone = plan.every((p) => doneKeys.has(p.key));
     if (allPointsDone && policy.afterLastPoint.handOver && !s.handedOver.some((h) => h.kind === 'schedule-exhausted')) {
@@ -519,12 +589,15 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     // Hand-overs asked for while an activity ran go out before the loan sleeps again.
     if (pendingOps.length) continue;
     publish();
+    // Before the loan sleeps, so the store is current while it waits.
+    await flushEvents();
 
     if (shouldContinueAsNew(input)) {
       await condition(allHandlersFinished);
+      await flushEvents();
       return continueAsNew<typeof loanReminder>({
         ...input,
-        carried: { state: s, loan, doneKeys: [...doneKeys], opsSeq },
+        carried: { state: s, loan, doneKeys: [...doneKeys], opsSeq, eventSeq },
       });
     }
 
@@ -553,9 +626,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   s.nextReminder = null;
   s.completedAt = iso(Date.now());
   publish();
+  record('completed', { outstanding: s.outstanding, detail: { status: s.status } });
   if (s.status === 'paid' && policy.thankYou) await sendThanks();
   await flushOps();
   await condition(allHandlersFinished);
+  await flushEvents();
   log.info('Loan finished', { loanId: loan.loanId, status: s.status });
   return s;
 
@@ -627,6 +702,16 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         }),
       );
       settled = true;
+      const messageKey = `${loan.loanId}:${point.key}`;
+      const facts = { messageKey, stage: point.stage, template: point.template, variant, locale: loan.borrower.locale };
+      record('message-sent', {
+        ...facts,
+        amount,
+        outstanding: s.outstanding,
+        segments: message.segments,
+        detail: { scheduledFor: iso(at), encoding: message.encoding },
+      });
+      if (receipt.delivered) record('message-delivered', facts);
       s.messagesSent.push({
         key: point.key,
         stage: point.stage,
@@ -659,6 +744,14 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         return 'window-closed';
       }
       s.failed.push({ key: point.key, stage: point.stage, reason, at: iso(Date.now()) });
+      record('message-failed', {
+        messageKey: `${loan.loanId}:${point.key}`,
+        stage: point.stage,
+        template: point.template,
+        variant,
+        locale: loan.borrower.locale,
+        detail: { reason: cause instanceof ApplicationFailure ? (cause.type ?? 'failed') : 'failed' },
+      });
       log.warn('Message could not be sent', { loanId: loan.loanId, stage: point.stage, reason });
       if (cause instanceof ApplicationFailure && cause.type === 'InvalidPhoneNumber') {
         // Retrying cannot help: stop texting this number until the loan system gives a new one.

@@ -1,0 +1,99 @@
+// A throwaway PostgreSQL server for tests: initdb into a temporary folder, start on a free loopback
+// port, stop and delete afterwards. Uses TEST_DATABASE_URL instead when it is set. The server
+// binaries come from the system (Debian's postgresql package; .ci/run installs it).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+
+export interface TestPostgres {
+  /** A fresh, empty database on the server. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+function binDir(): string {
+  const candidates = [process.env.PG_BIN_DIR ?? ''];
+  const debian = '/usr/lib/postgresql';
+  if (existsSync(debian)) {
+    for (const v of readdirSync(debian).sort((a, b) => Number(b) - Number(a))) candidates.push(join(debian, v, 'bin'));
+  }
+  const found = candidates.find((d) => d && existsSync(join(d, 'initdb')));
+  if (found) return found;
+  const onPath = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' }).stdout.trim();
+  if (onPath) return join(onPath, '..');
+  throw new Error(
+    'PostgreSQL server binaries not found: install them (Debian: apt-get install postgresql), set PG_BIN_DIR, or set TEST_DATABASE_URL',
+  );
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function createDatabase(adminUrl: string): Promise<string> {
+  const name = `loan_reminders_test_${process.pid}_${Date.now().toString(36)}`;
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function startPostgres(): Promise<TestPostgres> {
+  if (process.env.TEST_DATABASE_URL) {
+    return { url: await createDatabase(process.env.TEST_DATABASE_URL), stop: () => Promise.resolve() };
+  }
+  const bin = binDir();
+  const dir = mkdtempSync(join(tmpdir(), 'loan-reminders-pg-'));
+  const data = join(dir, 'data');
+  // PostgreSQL refuses to run as root: as root, run it as the system's postgres user.
+  const asRoot = process.getuid?.() === 0;
+  const run = (cmd: string, args: string[]) =>
+    asRoot
+      ? execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { stdio: 'pipe' })
+      : execFileSync(join(bin, cmd), args, { stdio: 'pipe' });
+  if (asRoot) {
+    const ids = execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim();
+    const gid = execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim();
+    chownSync(dir, Number(ids), Number(gid));
+  }
+  run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+  const port = await freePort();
+  run('pg_ctl', [
+    '-D',
+    data,
+    '-w',
+    '-l',
+    join(dir, 'server.log'),
+    '-o',
+    `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c full_page_writes=off`,
+    'start',
+  ]);
+  const url = await createDatabase(`postgres://postgres@127.0.0.1:${port}/postgres`);
+  return {
+    url,
+    stop() {
+      try {
+        run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      return Promise.resolve();
+    },
+  };
+}
