@@ -5,6 +5,7 @@ import { loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
 import { resolveCredentials } from './credentials';
 import { PolicyRegistry } from './policies/registry';
+import { openEventStore } from './store/event-store-sql';
 import { PhoneIndex } from './store/phone-index';
 import { SendLedger } from './store/send-ledger';
 import { connectClient } from './temporal/client';
@@ -27,6 +28,7 @@ export async function startApi(
   const client = await connectClient(config);
   const ledger = new SendLedger(config.sendLedgerPath);
   const phoneIndex = new PhoneIndex(config.phoneIndexPath, credentials.phoneIndexKey);
+  const events = openEventStore(config.eventStore);
   const app = createApp({
     client,
     taskQueue: config.taskQueue,
@@ -36,6 +38,7 @@ export async function startApi(
     apiKeys: credentials.apiKeys,
     webhookSecrets: credentials.webhookSecrets,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    events,
     sms: {
       ledger,
       phoneIndex,
@@ -71,6 +74,7 @@ export async function startApi(
       });
       ledger.close();
       phoneIndex.close();
+      await events.close();
       await client.connection.close();
     },
   };

@@ -15,14 +15,29 @@ export interface ActivityDeps {
   events?: EventStore;
 }
 
+/**
+ * The loan's events ride on the activities it calls anyway, so recording them costs its history
+ * little: those that happened since the last call, and for an SMS the fact of its sending, which
+ * only the activity knows for certain.
+ */
+export interface CarriedEvents {
+  /** Recorded before anything else the activity does. */
+  before?: LoanEvent[];
+  /** An SMS's "sent" event, recorded once the provider has accepted it (its instant is then). */
+  sent?: LoanEvent;
+}
+
 export function createActivities({ sms, operations, ledger, events }: ActivityDeps) {
+  const append = async (batch: readonly LoanEvent[] | undefined) => {
+    if (events && batch?.length) await events.append(batch);
+  };
   return {
     /** Appends the workflow's events; ids already stored are skipped, so a retry counts nothing twice. */
     async recordEvents(batch: LoanEvent[]): Promise<{ recorded: number }> {
       return { recorded: events ? await events.append(batch) : 0 };
     },
 
-    async sendSms(message: OutgoingSms): Promise<SmsReceipt> {
+    async sendSms({ events: carried, ...message }: OutgoingSms & { events?: CarriedEvents }): Promise<SmsReceipt> {
       // Retries can run for hours through a provider outage; none may send after the window has
       // closed. The attempt's scheduled time is the server's clock, the same the workflow plans by.
       const attemptAt = Context.current().info.currentAttemptScheduledTimestampMs;
@@ -32,13 +47,24 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
           'WindowClosed',
         );
       }
+      await append(carried?.before);
+      const recordSent = (receipt: SmsReceipt) => {
+        if (!carried?.sent) return Promise.resolve();
+        const sent = { ...carried.sent, at: new Date(attemptAt).toISOString() };
+        const delivered = receipt.delivered
+          ? [{ ...sent, eventId: `${sent.eventId}:delivered`, kind: 'message-delivered' as const, detail: undefined }]
+          : [];
+        return append([sent, ...delivered]);
+      };
       const prior = ledger?.get(message.idempotencyKey);
       if (prior?.state === 'accepted') {
         log.info('SMS already accepted by the provider; not sent again', {
           loanId: message.loanId,
           stage: message.stage,
         });
-        return { messageId: prior.providerMessageId ?? '', sentAt: prior.acceptedAt ?? '', duplicate: true };
+        const receipt = { messageId: prior.providerMessageId ?? '', sentAt: prior.acceptedAt ?? '', duplicate: true };
+        await recordSent(receipt);
+        return receipt;
       }
       ledger?.begin({
         idempotencyKey: message.idempotencyKey,
@@ -51,6 +77,7 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
         // Recorded the moment the provider answers: the only window left for a duplicate is a crash
         // between the provider's answer and this line (see README, "Exactly once").
         ledger?.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt);
+        await recordSent(receipt);
         log.info(receipt.duplicate ? 'SMS already sent; not sent again' : 'SMS sent', {
           loanId: message.loanId,
           stage: message.stage,
@@ -66,7 +93,11 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
       }
     },
 
-    async notifyOperations(item: OperationsItem): Promise<{ filedAt: string }> {
+    async notifyOperations({
+      events: carried,
+      ...item
+    }: OperationsItem & { events?: CarriedEvents }): Promise<{ filedAt: string }> {
+      await append(carried?.before);
       const { filedAt, duplicate } = await operations.file(item);
       if (!duplicate) log.info('Handed to operations', { loanId: item.loanId, kind: item.kind });
       return { filedAt };

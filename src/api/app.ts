@@ -13,6 +13,7 @@ import { authenticator, presentedKey, type ApiKey } from './auth';
 import { createMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import { errorMiddleware, ProblemError, sendProblem } from './problem';
+import type { EventStore } from '../store/events';
 import { buildRoutes, type RouteSpec, type SmsCallbackDeps } from './routes';
 import { SIGNATURE_HEADER, verifySignature } from './signature';
 
@@ -31,6 +32,8 @@ export interface AppDeps {
   bodyLimit?: string;
   /** SMS gateway callbacks: receipts and replies. */
   sms?: SmsCallbackDeps;
+  /** The loans' events: analytics and delivery receipts. */
+  events?: EventStore;
 }
 
 export const API_VERSION = '1.0.0';

@@ -40,6 +40,9 @@ import {
   PAUSE_REASON,
   POLICY_ID,
 } from '../workflows/search-attributes';
+import { effectivenessCsv } from '../analytics/csv';
+import { effectiveness } from '../analytics/effectiveness';
+import type { EventStore } from '../store/events';
 import type { SendLedger } from '../store/send-ledger';
 import type { PhoneIndex } from '../store/phone-index';
 import type { Scope } from './auth';
@@ -58,6 +61,7 @@ import {
   batchSchema,
   closeLoanSchema,
   createLoanSchema,
+  effectivenessQuerySchema,
   feedbackSchema,
   listQuerySchema,
   loanIdSchema,
@@ -96,6 +100,8 @@ export interface RouteDeps {
   policies: PolicyRegistry;
   log: Logger;
   metrics: Metrics;
+  /** The loans' events, for the analytics and the receipts. */
+  events?: EventStore;
 }
 
 const CALLBACK_RESPONSES = {
@@ -536,7 +542,20 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         for (const r of parseReceipts(provider, raw)) {
           if (!r.providerMessageId || r.status === 'pending') continue;
           const send = ledger.recordReceipt(provider, r.providerMessageId, { status: r.status, error: r.error });
-          if (!send || r.status !== 'failed') continue;
+          if (!send) continue;
+          await d.events?.append([
+            {
+              // A provider repeating its receipt repeats this id: stored once.
+              eventId: `receipt:${provider}:${r.providerMessageId}:${r.status}`,
+              loanId: send.loanId,
+              kind: r.status === 'delivered' ? 'message-delivered' : 'message-failed',
+              at: new Date().toISOString(),
+              messageKey: send.idempotencyKey,
+              stage: send.stage,
+              detail: { provider, permanent: r.permanent },
+            },
+          ]);
+          if (r.status !== 'failed') continue;
           const h = handle(send.loanId);
           await h
             .signal(deliveryFailedSignal, {
@@ -551,6 +570,31 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         }
         const ack = acknowledgement(provider);
         res.type(ack.type).send(ack.body);
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/analytics/effectiveness',
+      operationId: 'effectiveness',
+      tag: 'analytics',
+      summary:
+        'What the messages achieve, by stage, variant, locale or policy: sent, delivered, repaid within 1/3/7 days, amount, time to pay, opt-outs, complaints, ratings; variant B against A with a 95% interval and p-value. JSON, or CSV with format=csv or Accept: text/csv',
+      auth: 'analytics:read',
+      query: effectivenessQuerySchema,
+      responses: { 200: 'The figures (application/json or text/csv)', ...COMMON_ERRORS, 503: 'No event store' },
+      handler: async (req, res) => {
+        const q = parse(effectivenessQuerySchema, req.query);
+        if (!d.events) throw new ProblemError(503, 'Not configured', 'no event store to read');
+        const report = await effectiveness(d.events, q);
+        const csv =
+          q.format === 'csv' ||
+          (q.format === undefined && req.accepts(['application/json', 'text/csv']) === 'text/csv');
+        if (!csv) {
+          res.json(report);
+          return;
+        }
+        const name = `effectiveness-${report.groupBy}-${report.from.slice(0, 10)}-${report.to.slice(0, 10)}.csv`;
+        res.type('text/csv; charset=utf-8').attachment(name).send(effectivenessCsv(report));
       },
     },
     {

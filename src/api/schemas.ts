@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { isCalendarDate, isValidTimeZone } from '../domain/calendar';
 import { E164, SUPPORTED_LOCALES } from '../domain/loan';
 import { POLICY_ID } from '../domain/policy';
+import { GROUP_BY } from '../analytics/effectiveness';
 
 const currencies = new Set(Intl.supportedValuesOf('currency'));
 
@@ -87,6 +88,36 @@ export const listQuerySchema = z
       .optional(),
   })
   .strict();
+
+/** A calendar day (UTC; `to` includes the whole day) or an ISO 8601 instant. */
+const rangeEnd = z.union([calendarDate, instant]);
+/** The longest range one request may cover. */
+export const MAX_ANALYTICS_DAYS = 366;
+
+export const effectivenessQuerySchema = z
+  .object({
+    from: rangeEnd
+      .optional()
+      .describe('Start of the range: YYYY-MM-DD (UTC) or an instant; default 30 days before `to`'),
+    to: rangeEnd
+      .optional()
+      .describe('End of the range, inclusive for a date: YYYY-MM-DD (UTC) or an instant; default now'),
+    groupBy: z.enum(GROUP_BY).default('stage'),
+    format: z.enum(['json', 'csv']).optional().describe('csv for a spreadsheet; also chosen by Accept: text/csv'),
+  })
+  .strict()
+  .transform((q, ctx) => {
+    const toMs = q.to === undefined ? Date.now() : Date.parse(q.to) + (isCalendarDate(q.to) ? 86_400_000 : 0);
+    const fromMs = q.from === undefined ? toMs - 30 * 86_400_000 : Date.parse(q.from);
+    if (fromMs >= toMs) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
+    if (toMs - fromMs > MAX_ANALYTICS_DAYS * 86_400_000)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['from'],
+        message: `the range may span at most ${MAX_ANALYTICS_DAYS} days`,
+      });
+    return { fromMs, toMs, groupBy: q.groupBy, format: q.format };
+  });
 
 export const patchLoanSchema = z
   .object({

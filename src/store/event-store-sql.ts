@@ -112,7 +112,8 @@ function kindsClause(kinds: readonly EventKind[] | undefined, first: number): { 
   return { sql: ` AND kind IN (${kinds.map((_, i) => `$${first + i}`).join(', ')})`, params: [...kinds] };
 }
 
-const sqlite = (sql: string) => sql.replace(/\$(\d+)/g, '?$1');
+// Every statement uses its parameters once each, in order: SQLite's positional ? fits.
+const sqlite = (sql: string) => sql.replace(/\$\d+/g, '?');
 
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;

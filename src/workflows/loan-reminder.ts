@@ -15,7 +15,6 @@ import {
   log,
   patched,
   proxyActivities,
-  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -188,11 +187,16 @@ const operations = proxyActivities<Activities>({
   retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes' },
 });
 
-// The event store lives beside the worker: a local activity, one marker in history per batch.
-const events = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+// Events go with the next activity the loan calls anyway; this one carries those that should not
+// wait for it (a payment, an answer, a pause).
+const events = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes' },
 });
+
+/** Events that may wait for the loan's next activity rather than cost one of their own. */
+const CAN_WAIT: ReadonlySet<EventKind> = new Set(['loan-started', 'reminder-planned']);
 
 const durationMs = (iso: string) => Duration.fromISO(iso).as('milliseconds');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -242,10 +246,9 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   };
 
   const pendingEvents: LoanEvent[] = [];
-  const record = (kind: EventKind, fields: Omit<LoanEvent, 'eventId' | 'loanId' | 'kind' | 'at'> = {}) => {
-    if (!recording) return;
+  const event = (kind: EventKind, fields: Omit<LoanEvent, 'eventId' | 'loanId' | 'kind' | 'at'> = {}): LoanEvent => {
     eventSeq++;
-    pendingEvents.push({
+    return {
       // From the loan and a counter carried through continue-as-new: a retried write has the same id.
       eventId: `${loan.loanId}:${eventSeq}`,
       loanId: loan.loanId,
@@ -254,12 +257,20 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       policyId: policy.id,
       currency: s.currency,
       ...fields,
-    });
+    };
   };
-  const flushEvents = async () => {
-    if (!pendingEvents.length) return;
-    const batch = pendingEvents.splice(0);
-    await events.recordEvents(batch);
+  const record: (...args: Parameters<typeof event>) => void = (kind, fields) => {
+    if (recording) pendingEvents.push(event(kind, fields));
+  };
+  /** The events for the activity about to run; put back if it fails (ids make a second write harmless). */
+  const carry = (): LoanEvent[] | undefined => (pendingEvents.length ? pendingEvents.splice(0) : undefined);
+  const putBack = (carried: LoanEvent[] | undefined) => {
+    if (carried) pendingEvents.unshift(...carried);
+  };
+  /** Records what should not wait for the next send; a loan's start and its next reminder can. */
+  const flushEvents = async (all = false) => {
+    if (!pendingEvents.length || (!all && pendingEvents.every((e) => CAN_WAIT.has(e.kind)))) return;
+    await events.recordEvents(carry()!);
   };
   if (!input.carried) {
     record('loan-started', {
@@ -523,12 +534,19 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     while (pendingOps.length) {
       const { kind, detail } = pendingOps.shift()!;
       opsSeq++;
-      await operations.notifyOperations({
-        loanId: loan.loanId,
-        kind,
-        detail: { ...detail, outstanding: s.outstanding, currency: s.currency, status: s.status },
-        idempotencyKey: `${loan.loanId}:ops:${opsSeq}`,
-      });
+      const carried = carry();
+      await operations
+        .notifyOperations({
+          loanId: loan.loanId,
+          kind,
+          detail: { ...detail, outstanding: s.outstanding, currency: s.currency, status: s.status },
+          idempotencyKey: `${loan.loanId}:ops:${opsSeq}`,
+          ...(carried ? { events: { before: carried } } : {}),
+        })
+        .catch((err: unknown) => {
+          putBack(carried);
+          throw err;
+        });
     }
   };
 
@@ -594,7 +612,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
 
     if (shouldContinueAsNew(input)) {
       await condition(allHandlersFinished);
-      await flushEvents();
+      await flushEvents(true);
       return continueAsNew<typeof loanReminder>({
         ...input,
         carried: { state: s, loan, doneKeys: [...doneKeys], opsSeq, eventSeq },
@@ -630,7 +648,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   if (s.status === 'paid' && policy.thankYou) await sendThanks();
   await flushOps();
   await condition(allHandlersFinished);
-  await flushEvents();
+  await flushEvents(true);
   log.info('Loan finished', { loanId: loan.loanId, status: s.status });
   return s;
 
@@ -681,6 +699,25 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     // send moot: cancel it, so no retry goes out after it.
     const isThanks = point.template === 'thank-you';
     const moot = () => (isThanks ? s.optedOut || s.numberBlocked : finished() || !canText());
+    const facts = {
+      messageKey: `${loan.loanId}:${point.key}`,
+      stage: point.stage,
+      template: point.template,
+      variant,
+      locale: loan.borrower.locale,
+    };
+    const carried = recording
+      ? {
+          before: carry(),
+          sent: event('message-sent', {
+            ...facts,
+            amount,
+            outstanding: s.outstanding,
+            segments: message.segments,
+            detail: { scheduledFor: iso(at), encoding: message.encoding },
+          }),
+        }
+      : undefined;
     const scope = new CancellationScope();
     let settled = false;
     void condition(() => settled || moot()).then(() => {
@@ -699,19 +736,10 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
           notAfter: iso(windowClosesAfter(at, policy.window, s.timezone)),
           template: point.template,
           params: { ...message.params },
+          ...(carried ? { events: carried } : {}),
         }),
       );
       settled = true;
-      const messageKey = `${loan.loanId}:${point.key}`;
-      const facts = { messageKey, stage: point.stage, template: point.template, variant, locale: loan.borrower.locale };
-      record('message-sent', {
-        ...facts,
-        amount,
-        outstanding: s.outstanding,
-        segments: message.segments,
-        detail: { scheduledFor: iso(at), encoding: message.encoding },
-      });
-      if (receipt.delivered) record('message-delivered', facts);
       s.messagesSent.push({
         key: point.key,
         stage: point.stage,
@@ -728,6 +756,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       return 'sent';
     } catch (err) {
       settled = true;
+      putBack(carried?.before);
       if (isCancellation(err)) {
         // Whatever made it moot (payment, opt-out, pause) has already re-planned the loan.
         log.info('Message withdrawn before the provider took it', { loanId: loan.loanId, stage: point.stage });
@@ -745,11 +774,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       }
       s.failed.push({ key: point.key, stage: point.stage, reason, at: iso(Date.now()) });
       record('message-failed', {
-        messageKey: `${loan.loanId}:${point.key}`,
-        stage: point.stage,
-        template: point.template,
-        variant,
-        locale: loan.borrower.locale,
+        ...facts,
         detail: { reason: cause instanceof ApplicationFailure ? (cause.type ?? 'failed') : 'failed' },
       });
       log.warn('Message could not be sent', { loanId: loan.loanId, stage: point.stage, reason });
