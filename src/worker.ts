@@ -30,7 +30,7 @@ export function installRuntime(log: Logger): void {
   runtimeInstalled = true;
 }
 
-export const WORKFLOWS_PATH = join(__dirname, 'workflows', 'index.ts');
+export const WORKFLOWS_PATH = join(__dirname, 'workflows');
 
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
   installRuntime(log);
