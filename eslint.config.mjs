@@ -38,6 +38,23 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page script: plain JavaScript run by the browser, Chart.js loaded before it.
+    files: ['src/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        console: 'readonly',
+        fetch: 'readonly',
+        getComputedStyle: 'readonly',
+        URLSearchParams: 'readonly',
+        Intl: 'readonly',
+        Chart: 'readonly',
+      },
+    },
+  },
+  {
     files: ['scripts/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },

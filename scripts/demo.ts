@@ -1,11 +1,15 @@
 // `npm run demo` (with `npm start` running): starts four loans on the demo policy, whose reminders
 // are a minute or so apart, and plays a payment, an opt-out and a dispute against them, printing
 // each SMS as it lands in the outbox. Watch the same loans in the Web UI meanwhile.
+// Beside them, a cohort of simulated borrowers (DEMO_COHORT, default 80) answers its reminders as
+// people might: some pay, in full or in part, some rate the message, a few opt out or dispute; so
+// the dashboard (/dashboard/) has a history worth looking at when the demo ends.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config';
 import { maskPhone, workflowIdForLoan } from '../src/domain/loan';
 import { localDateOf } from '../src/domain/calendar';
+import { abVariant } from '../src/domain/variants';
 import type { OutboxLine } from '../src/sms/outbox';
 import { connectClient } from '../src/temporal/client';
 import { borrowerAnswerSignal, loanStatusQuery, resumeUpdate } from '../src/workflows/loan-reminder';
@@ -81,6 +85,92 @@ function pay(loanId: string, paymentId: string, amount: number): Promise<void> {
   return post(`/v1/loans/${loanId}/payments`, { paymentId, amount, paidAt: new Date().toISOString() });
 }
 
+// ---- The cohort: simulated borrowers, answering through the API as the loan system would ----
+
+const COHORT = Number(process.env.DEMO_COHORT ?? 80);
+const cohortId = (i: number) => `DEMO-${run}-C${String(i).padStart(3, '0')}`;
+/** How likely a borrower pays soon after each stage's message: earlier and friendlier works better. */
+const PAYS_AFTER: Record<string, number> = {
+  'pre-due': 0.3,
+  due: 0.3,
+  overdue: 0.2,
+  'overdue-weekly': 0.12,
+  'final-notice': 0.15,
+};
+const cohortSeen = new Set<string>();
+const cohortDone = new Set<string>();
+const reactions: Array<{ at: number; act: () => Promise<void> }> = [];
+const chance = (p: number) => Math.random() < p;
+
+function cohortLoans() {
+  return Array.from({ length: COHORT }, (_, i) => {
+    const zh = i % 2 === 0;
+    const timezone = zh ? 'Asia/Shanghai' : 'America/New_York';
+    return {
+      loanId: cohortId(i),
+      policyId: 'demo',
+      borrower: zh
+        ? { name: '王', honorific: '女士', phone: `+86139${String(10_000_000 + i)}`, locale: 'zh-CN', timezone }
+        : {
+            name: 'Garcia',
+            honorific: 'Mr',
+            phone: `+1212555${String(1000 + i).slice(-4)}`,
+            locale: 'en-US',
+            timezone,
+          },
+      amountDue: zh ? 200_000 + 10_000 * (i % 7) : 50_000 + 5_000 * (i % 5),
+      currency: zh ? 'CNY' : 'USD',
+      dueDate: localDateOf(Date.now(), timezone),
+    };
+  });
+}
+
+/** Decides how a cohort borrower answers a message that has just arrived, and when. */
+function react(line: OutboxLine, amountDue: number): void {
+  if (cohortDone.has(line.loanId) || line.stage === 'thank-you') return;
+  const id = line.loanId;
+  const later = (seconds: number, act: () => Promise<void>) => reactions.push({ at: Date.now() + seconds * 1000, act });
+  const feedback = (body: unknown) => () => post(`/v1/loans/${id}/feedback`, body);
+  // The simulation assumes variant B's wording persuades a little better, for the A/B panel to show.
+  const boost = abVariant(id) === 'B' ? 1.3 : 1;
+  if (chance(0.35)) {
+    const clarity = 3 + Math.floor(Math.random() * 3);
+    const tone = 2 + Math.floor(Math.random() * 4);
+    later(5 + Math.random() * 20, feedback({ kind: 'rating', messageKey: line.idempotencyKey, clarity, tone }));
+  }
+  if (chance((PAYS_AFTER[line.stage] ?? 0.1) * boost)) {
+    cohortDone.add(id);
+    const full = chance(0.7);
+    later(5 + Math.random() * 40, () => pay(id, `${id}-${line.stage}`, full ? amountDue : Math.ceil(amountDue / 2)));
+    if (!full) cohortDone.delete(id); // may pay the rest after a later reminder
+  } else if (chance(0.04)) {
+    cohortDone.add(id);
+    later(5 + Math.random() * 20, feedback({ kind: 'opt-out', answerId: `${id}-stop` }));
+  } else if (chance(0.02)) {
+    cohortDone.add(id);
+    later(5 + Math.random() * 20, feedback({ kind: 'dispute', answerId: `${id}-dispute` }));
+  }
+}
+
+async function runCohort(amounts: Map<string, number>): Promise<void> {
+  if (!existsSync(config.outboxPath)) return;
+  const lines = readFileSync(config.outboxPath, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as OutboxLine)
+    .filter((l) => amounts.has(l.loanId) && !cohortSeen.has(l.idempotencyKey));
+  for (const line of lines) {
+    cohortSeen.add(line.idempotencyKey);
+    react(line, amounts.get(line.loanId)!);
+  }
+  const due = reactions.filter((r) => r.at <= Date.now());
+  for (const r of due) {
+    reactions.splice(reactions.indexOf(r), 1);
+    // A loan that has ended meanwhile refuses; the demo goes on.
+    await r.act().catch(() => undefined);
+  }
+}
+
 let printed = 0;
 function printNewSms(): void {
   if (!existsSync(config.outboxPath)) return;
@@ -88,11 +178,13 @@ function printNewSms(): void {
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as OutboxLine);
-  for (const line of lines.filter((l) => l.loanId.startsWith(`DEMO-${run}`)).slice(printed)) {
+  // The four story loans only; the cohort's messages are for the dashboard.
+  const story = lines.filter((l) => loans.some((loan) => loan.id === l.loanId));
+  for (const line of story.slice(printed)) {
     printed++;
     // What the borrower reads, with their name masked: even demo output never shows one in clear.
-    const loan = loans.find((l) => l.id === line.loanId);
-    const body = loan ? line.body.split(loan.name).join('*'.repeat([...loan.name].length)) : line.body;
+    const loan = loans.find((l) => l.id === line.loanId)!;
+    const body = line.body.split(loan.name).join('*'.repeat([...loan.name].length));
     say(`SMS ${line.loanId} ${line.stage} to ${maskPhone(line.to)}: ${body}`);
   }
 }
@@ -116,6 +208,12 @@ async function main(): Promise<void> {
       dueDate: localDateOf(Date.now(), l.timezone),
     });
     say(`${l.id}: ${l.story}`);
+  }
+  const cohort = cohortLoans();
+  const amounts = new Map(cohort.map((l) => [l.loanId, l.amountDue]));
+  if (cohort.length) {
+    await post('/v1/loans/batch', { loans: cohort });
+    say(`and ${cohort.length} simulated borrowers (${cohortId(0)}...), who answer their reminders as people might`);
   }
   say(
     `Web UI: http://localhost:${config.devServer.uiPort}/namespaces/${config.namespace}/workflows?query=${encodeURIComponent(`PolicyId="demo"`)}`,
@@ -154,6 +252,7 @@ async function main(): Promise<void> {
         await act();
       }
     printNewSms();
+    await runCohort(amounts);
     await sleep(5);
   }
   for (const l of loans) {
@@ -163,6 +262,7 @@ async function main(): Promise<void> {
     );
   }
   say(`outbox: ${config.outboxPath}; hand-overs to operations: ${config.operationsPath}`);
+  say(`dashboard: ${api}/dashboard/ (any user name; the password is the API key in ${keyFile})`);
   await client.connection.close();
 }
 

@@ -8,7 +8,7 @@ export interface ProportionComparison {
   b: { successes: number; trials: number; rate: number | null };
   /** rate(b) - rate(a); null when an arm has no trials. */
   difference: number | null;
-  /** Two-sided 95% confidence interval of the difference (unpooled standard error). */
+  /** Two-sided 95% confidence interval of the difference (unpooled standard error), within [-1, 1]. */
   ci95: [number, number] | null;
   /** Two-sided p-value of "no difference" (pooled standard error). */
   pValue: number | null;
@@ -43,7 +43,8 @@ export function compareProportions(
   return {
     ...arms,
     difference,
-    ci95: [difference - z * se, difference + z * se],
+    // A difference of rates lies in [-1, 1]; the normal interval can overshoot on small samples.
+    ci95: [Math.max(-1, difference - z * se), Math.min(1, difference + z * se)],
     pValue,
     enoughData: expected.every((e) => e >= MIN_EXPECTED),
   };

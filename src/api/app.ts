@@ -10,6 +10,7 @@ import type { Lender } from '../domain/loan';
 import type { Logger } from '../log';
 import type { PolicyRegistry } from '../policies/registry';
 import { authenticator, presentedKey, type ApiKey } from './auth';
+import { dashboardRouter } from './dashboard';
 import { createMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import { errorMiddleware, ProblemError, sendProblem } from './problem';
@@ -60,7 +61,11 @@ export function createApp(deps: AppDeps): express.Express {
       },
       // Method, path and status only: never headers (keys, signatures) or bodies (names, phones).
       serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+        req: (req: { id: string; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+        }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       customLogLevel: (_req, res, err) =>
@@ -125,6 +130,10 @@ export function createApp(deps: AppDeps): express.Express {
       ),
   });
   app.use('/v1', limiter);
+  app.use('/dashboard', limiter);
+
+  // ---- The effectiveness dashboard: a page for people, HTTP Basic with an API key ----
+  app.use(dashboardRouter({ events: deps.events, requireScope }));
 
   // ---- Routes from the table ----
   const json = (limit: string) => express.json({ limit, type: () => true });

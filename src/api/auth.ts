@@ -50,10 +50,25 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/**
+ * The key a request presents: `X-API-Key`, `Authorization: Bearer <key>`, or HTTP Basic with the
+ * key as the password (the user name is ignored), which is what a browser can send for a page.
+ */
 export function presentedKey(header: string | undefined, xApiKey: string | undefined): string | undefined {
   if (xApiKey) return xApiKey;
-  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-  return m?.[1];
+  const bearer = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  if (bearer) return bearer[1];
+  const basic = /^Basic\s+([A-Za-z0-9+/]+={0,2})$/i.exec(header ?? '');
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const password = colon < 0 ? '' : decoded.slice(colon + 1);
+  return password || undefined;
+}
+
+export interface AuthOptions {
+  /** Ask for HTTP Basic credentials on a 401 (`WWW-Authenticate`), so a browser prompts for them. */
+  basicRealm?: string;
 }
 
 export function authenticator(keys: readonly ApiKey[]) {
@@ -64,13 +79,29 @@ export function authenticator(keys: readonly ApiKey[]) {
     for (const k of known) if (timingSafeEqual(d, k.digest)) match = { name: k.name, scopes: k.scopes };
     return match;
   };
-  return (scope: Scope): RequestHandler =>
-    (req, _res, next) => {
+  return (scope: Scope, opts: AuthOptions = {}): RequestHandler =>
+    (req, res, next) => {
+      const challenge = () => {
+        if (opts.basicRealm) res.set('WWW-Authenticate', `Basic realm="${opts.basicRealm}", charset="UTF-8"`);
+      };
       const presented = presentedKey(req.get('authorization'), req.get('x-api-key'));
-      if (!presented)
-        return next(new ProblemError(401, 'Unauthorized', 'send an API key as "Authorization: Bearer <key>"'));
+      if (!presented) {
+        challenge();
+        return next(
+          new ProblemError(
+            401,
+            'Unauthorized',
+            opts.basicRealm
+              ? 'sign in with an API key as the password (any user name)'
+              : 'send an API key as "Authorization: Bearer <key>"',
+          ),
+        );
+      }
       const who = find(presented);
-      if (!who) return next(new ProblemError(401, 'Unauthorized', 'the API key is not valid'));
+      if (!who) {
+        challenge();
+        return next(new ProblemError(401, 'Unauthorized', 'the API key is not valid'));
+      }
       req.apiKey = who;
       if (!who.scopes.has(scope)) return next(new ProblemError(403, 'Forbidden', `this key lacks the scope ${scope}`));
       next();
