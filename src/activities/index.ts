@@ -28,8 +28,23 @@ export interface CarriedEvents {
 }
 
 export function createActivities({ sms, operations, ledger, events }: ActivityDeps) {
-  const append = async (batch: readonly LoanEvent[] | undefined) => {
-    if (events && batch?.length) await events.append(batch);
+  /**
+   * Records carried events without ever failing the activity that carries them: a store that is
+   * down must not hold up an SMS or a hand-over. Says whether they were stored, so the loan keeps
+   * those that were not and sends them again with its next activity.
+   */
+  const append = async (batch: readonly LoanEvent[] | undefined): Promise<boolean> => {
+    if (!events || !batch?.length) return true;
+    try {
+      await events.append(batch);
+      return true;
+    } catch (err) {
+      log.warn('Could not record the loan’s events; they go again with its next activity', {
+        loanId: batch[0].loanId,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return false;
+    }
   };
   return {
     /** Appends the workflow's events; ids already stored are skipped, so a retry counts nothing twice. */
@@ -47,14 +62,16 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
           'WindowClosed',
         );
       }
-      await append(carried?.before);
+      let eventsRecorded = await append(carried?.before);
       const recordSent = (receipt: SmsReceipt) => {
         if (!carried?.sent) return Promise.resolve();
         const sent = { ...carried.sent, at: new Date(attemptAt).toISOString() };
         const delivered = receipt.delivered
           ? [{ ...sent, eventId: `${sent.eventId}:delivered`, kind: 'message-delivered' as const, detail: undefined }]
           : [];
-        return append([sent, ...delivered]);
+        return append([sent, ...delivered]).then((ok) => {
+          eventsRecorded &&= ok;
+        });
       };
       const prior = ledger?.get(message.idempotencyKey);
       if (prior?.state === 'accepted') {
@@ -64,7 +81,7 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
         });
         const receipt = { messageId: prior.providerMessageId ?? '', sentAt: prior.acceptedAt ?? '', duplicate: true };
         await recordSent(receipt);
-        return receipt;
+        return { ...receipt, eventsRecorded };
       }
       ledger?.begin({
         idempotencyKey: message.idempotencyKey,
@@ -84,7 +101,7 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
           provider: sms.name,
           messageId: receipt.messageId,
         });
-        return receipt;
+        return { ...receipt, eventsRecorded };
       } catch (err) {
         if (err instanceof InvalidPhoneNumberError) {
           throw ApplicationFailure.nonRetryable(err.message, err.name);
@@ -96,11 +113,11 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
     async notifyOperations({
       events: carried,
       ...item
-    }: OperationsItem & { events?: CarriedEvents }): Promise<{ filedAt: string }> {
-      await append(carried?.before);
+    }: OperationsItem & { events?: CarriedEvents }): Promise<{ filedAt: string; eventsRecorded: boolean }> {
+      const eventsRecorded = await append(carried?.before);
       const { filedAt, duplicate } = await operations.file(item);
       if (!duplicate) log.info('Handed to operations', { loanId: item.loanId, kind: item.kind });
-      return { filedAt };
+      return { filedAt, eventsRecorded };
     },
   };
 }

@@ -24,6 +24,8 @@ export interface SmsReceipt {
   duplicate: boolean;
   /** The provider knows at once that the message arrived (the local outbox); others tell by receipt. */
   delivered?: boolean;
+  /** Set by the sendSms activity: false when the events it carried could not be stored. */
+  eventsRecorded?: boolean;
 }
 
 export interface SmsProvider {

@@ -181,22 +181,28 @@ export function smsTaskQueue(workflowTaskQueue: string): string {
 }
 
 const operations = proxyActivities<Activities>({
-  // Telling operations must not be lost: retry for a day.
+  // Telling operations must not be lost: retry for about a day of attempts (not a deadline that a
+  // worker outage would use up without a single try).
   startToCloseTimeout: '30 seconds',
-  scheduleToCloseTimeout: '1 day',
-  retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes' },
+  retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes', maximumAttempts: 150 },
 });
 
 // Events go with the next activity the loan calls anyway; this one carries those that should not
-// wait for it (a payment, an answer, a pause).
+// wait for it (see CAN_WAIT).
+// Bounded: a store that stays down must not hold the loan up; what failed goes again later.
+// Limited by attempts, not by a schedule-to-close deadline, which would also expire while the
+// worker is down or busy (and, on the time-skipping test server, during a skip).
 const events = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  scheduleToCloseTimeout: '1 day',
-  retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes' },
+  retry: { initialInterval: '5 seconds', maximumInterval: '1 minute', maximumAttempts: 10 },
 });
 
-/** Events that may wait for the loan's next activity rather than cost one of their own. */
-const CAN_WAIT: ReadonlySet<EventKind> = new Set(['loan-started', 'reminder-planned']);
+/**
+ * Events that may wait for the loan's next activity (a send, a hand-over) rather than cost one of
+ * their own (six history events): their instants are kept, only their arrival in the store waits.
+ * Payments, failures and the end of a loan are recorded at once.
+ */
+const CAN_WAIT: ReadonlySet<EventKind> = new Set(['loan-started', 'reminder-planned', 'answer', 'paused', 'resumed']);
 
 const durationMs = (iso: string) => Duration.fromISO(iso).as('milliseconds');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -270,7 +276,15 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   /** Records what should not wait for the next send; a loan's start and its next reminder can. */
   const flushEvents = async (all = false) => {
     if (!pendingEvents.length || (!all && pendingEvents.every((e) => CAN_WAIT.has(e.kind)))) return;
-    await events.recordEvents(carry()!);
+    const batch = carry();
+    try {
+      await events.recordEvents(batch!);
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      // The analytics lose nothing and the loan goes on: the events ride on its next activity.
+      log.warn('Events not recorded yet; they go with the next activity', { loanId: loan.loanId });
+      putBack(batch);
+    }
   };
   if (!input.carried) {
     record('loan-started', {
@@ -543,10 +557,15 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
           idempotencyKey: `${loan.loanId}:ops:${opsSeq}`,
           ...(carried ? { events: { before: carried } } : {}),
         })
-        .catch((err: unknown) => {
-          putBack(carried);
-          throw err;
-        });
+        .then(
+          ({ eventsRecorded }) => {
+            if (eventsRecorded === false) putBack(carried);
+          },
+          (err: unknown) => {
+            putBack(carried);
+            throw err;
+          },
+        );
     }
   };
 
@@ -607,8 +626,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     // Hand-overs asked for while an activity ran go out before the loan sleeps again.
     if (pendingOps.length) continue;
     publish();
-    // Before the loan sleeps, so the store is current while it waits.
+    // Before the loan sleeps, so the store is current while it waits. Whatever arrives meanwhile
+    // (a payment, an answer) must wake this loop, not wait for the next timer: plan again.
+    const seen = version;
     await flushEvents();
+    if (version !== seen) continue;
 
     if (shouldContinueAsNew(input)) {
       await condition(allHandlersFinished);
@@ -628,7 +650,6 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       s.status = 'unresolved';
       break;
     }
-    const seen = version;
     const somethingChanged = () => version !== seen;
     if (waitingOnPeople) {
       await condition(somethingChanged); // nothing is planned while a person decides
@@ -740,6 +761,19 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         }),
       );
       settled = true;
+      if (carried && receipt.eventsRecorded === false) {
+        // Stored again (same ids) with the next activity; the sent event at this workflow instant.
+        putBack(carried.before);
+        pendingEvents.push({ ...carried.sent, at: iso(Date.now()) });
+        if (receipt.delivered)
+          pendingEvents.push({
+            ...carried.sent,
+            eventId: `${carried.sent.eventId}:delivered`,
+            kind: 'message-delivered',
+            detail: undefined,
+            at: iso(Date.now()),
+          });
+      }
       s.messagesSent.push({
         key: point.key,
         stage: point.stage,

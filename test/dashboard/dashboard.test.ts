@@ -207,7 +207,8 @@ describe('the dashboard in Chromium', () => {
     try {
       expect(status).toBe(200);
       await page.waitForSelector('canvas[data-drawn="true"]', { state: 'attached' });
-      await page.waitForFunction(`document.querySelectorAll('canvas[data-drawn="true"]').length === 4`);
+      // Locators, not waitForFunction: the page's CSP forbids the eval a string predicate needs.
+      await expect.poll(() => page.locator('canvas[data-drawn="true"]').count(), { timeout: 20_000 }).toBe(4);
       expect(await page.title()).toBe('Reminder effectiveness · loan-reminders');
       expect(await page.locator('h1').textContent()).toBe('Reminder effectiveness');
       // The form shows the range asked for.
@@ -307,13 +308,13 @@ describe('the dashboard in Chromium', () => {
       to: new Date(s.t0 + 16 * DAY).toISOString(),
     });
     const quiet = await openDashboard(credentials, `?${empty}`);
-    await quiet.page.waitForFunction(`document.getElementById('status').textContent.startsWith('No reminders')`);
+    await quiet.page.locator('#status', { hasText: /^No reminders/ }).waitFor();
     expect(await quiet.page.locator('#content').isVisible()).toBe(false);
     expect(quiet.consoleErrors).toEqual([]);
     await quiet.context.close();
 
     const broken = await openDashboard(credentials, '?from=2026-02-30&to=2026-03-01');
-    await broken.page.waitForFunction(`document.getElementById('status').classList.contains('is-error')`);
+    await broken.page.locator('#status.is-error').waitFor();
     expect(await broken.page.locator('#status').textContent()).toMatch(
       /^The figures could not be loaded \(HTTP 400\): invalid from/,
     );

@@ -16,6 +16,7 @@ import {
   type LoanReminderInput,
 } from '../../src/workflows/loan-reminder';
 import {
+  activitiesSettled,
   policyWith,
   RecordingProvider,
   runWorkersUntil,
@@ -118,8 +119,10 @@ export async function runScenario(env: TestWorkflowEnvironment, events: EventSto
     activities: createActivities({ sms, operations: tempOperations(), events }),
   });
   const handle = (id: string) => env.client.workflow.getHandle(`loan-${id}`);
+  const workflowIds = ids.map((id) => `loan-${id}`);
   /** Skips server time to `ms` after the loans started. */
   const at = async (ms: number) => {
+    await activitiesSettled(env, workflowIds);
     const now = await env.currentTimeMs();
     if (t0 + ms > now) await env.sleep(t0 + ms - now);
     await settled();

@@ -178,3 +178,21 @@ export function burstLoan(loanId: string) {
     dueDate: new Date().toISOString().slice(0, 10),
   };
 }
+
+/**
+ * Waits (real time; server time stands still meanwhile) until none of these workflows has a fresh
+ * activity scheduled or running. The time-skipping server may otherwise jump past an activity that
+ * no worker has picked up yet, time it out under the worker, and lose count of its clock locks.
+ * Activities already retrying (an outage a test provokes) are left to their backoff.
+ */
+export async function activitiesSettled(env: TestWorkflowEnvironment, workflowIds: readonly string[]): Promise<void> {
+  for (const id of workflowIds) {
+    const handle = env.client.workflow.getHandle(id);
+    for (let i = 0; i < 100; i++) {
+      const d = await handle.describe().catch(() => undefined);
+      const fresh = d?.raw.pendingActivities?.filter((a) => (a.attempt ?? 1) <= 1) ?? [];
+      if (!d || d.status.name !== 'RUNNING' || fresh.length === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

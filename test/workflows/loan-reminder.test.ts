@@ -25,6 +25,7 @@ import {
   type LoanReminderInput,
 } from '../../src/workflows/loan-reminder';
 import {
+  activitiesSettled,
   DEFAULT_POLICY,
   DEFAULT_STAGES,
   localDate,
@@ -114,7 +115,10 @@ async function withWorker<T>(
     try {
       return await body(ctx);
     } finally {
-      // A workflow left running without its worker would hold the shared server's clock still.
+      // A workflow left running without its worker would hold the shared server's clock still, and
+      // so would one terminated under an activity in flight (its last events being recorded, say):
+      // let those finish first.
+      await activitiesSettled(env, started);
       for (const id of started.splice(0)) {
         await env.client.workflow
           .getHandle(id)
@@ -137,6 +141,7 @@ function start(loan: Loan, taskQueue: string, policy: Policy = DEFAULT_POLICY, e
 }
 
 async function skipTo(ms: number): Promise<void> {
+  await activitiesSettled(env, started);
   const now = await env.currentTimeMs();
   if (ms > now) await env.sleep(ms - now);
 }
