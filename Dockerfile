@@ -15,9 +15,11 @@ ENV SCARF_ANALYTICS=false
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 
-# TypeScript to dist/ (tsconfig.build.json: src only, CommonJS).
+# TypeScript to dist/ (tsconfig.build.json: src only, CommonJS), with the dashboard's files and the
+# failure converter beside it (scripts/build-assets.mjs).
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build-assets.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 

@@ -30,6 +30,16 @@ const schema = z
     TEMPORAL_ADDRESS: z.string().min(1).optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
     TEMPORAL_TASK_QUEUE: z.string().min(1).default('loan-reminders'),
+    TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+    TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional(),
+    TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional(),
+    TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
+    TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+    TEMPORAL_API_KEY: z.string().min(1).optional(),
+    PAYLOAD_KEYS: z.string().min(1).optional(),
+    PAYLOAD_KEY_ID: z.string().min(1).optional(),
+    CODEC_CORS_ORIGINS: z.string().min(1).optional(),
+    CODEC_UI_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
     TEMPORAL_DEV_PORT: port.default(7233),
     TEMPORAL_UI_PORT: port.default(8233),
     HOST: z.string().min(1).default('127.0.0.1'),
@@ -78,6 +88,17 @@ const schema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((e, ctx) => {
+    if (!!e.TEMPORAL_TLS_CERT_PATH !== !!e.TEMPORAL_TLS_KEY_PATH) {
+      const missing = e.TEMPORAL_TLS_CERT_PATH ? 'TEMPORAL_TLS_KEY_PATH' : 'TEMPORAL_TLS_CERT_PATH';
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'mTLS needs both the certificate and its key' });
+    }
+    if (e.PAYLOAD_KEY_ID && !e.PAYLOAD_KEYS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PAYLOAD_KEY_ID'],
+        message: 'names a key of PAYLOAD_KEYS, which is not set',
+      });
+    }
     for (const name of PROVIDER_NEEDS[e.SMS_PROVIDER]) {
       if (!e[name as keyof typeof e]) {
         ctx.addIssue({ code: 'custom', path: [name], message: `required when SMS_PROVIDER=${e.SMS_PROVIDER}` });
@@ -89,6 +110,16 @@ export interface Config {
   /** Set when the service uses an existing Temporal server; unset, `npm start` runs its own. */
   temporalAddress: string | undefined;
   namespace: string;
+  /** How to reach a remote cluster or Temporal Cloud: TLS (mTLS with a client certificate) and/or an API key. */
+  temporalTls: { enabled: boolean; certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
+  temporalApiKey: string | undefined;
+  /** PAYLOAD_KEYS as given (parsed by the codec); unset means the local development key. */
+  payloadKeysSpec: string | undefined;
+  payloadKeyId: string | undefined;
+  /** Origins (the Temporal Web UI's) allowed to call the codec endpoint from a browser. */
+  codecCorsOrigins: string[];
+  /** The secret in the codec endpoint's path for a Web UI that cannot send credentials; unset: local development token. */
+  codecUiToken: string | undefined;
   taskQueue: string;
   devServer: { port: number; uiPort: number; dbFile: string };
   http: { host: string; port: number };
@@ -187,6 +218,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     temporalAddress: e.TEMPORAL_ADDRESS,
     namespace: e.TEMPORAL_NAMESPACE,
+    temporalTls: {
+      // An API key (Temporal Cloud) or a client certificate means TLS unless TEMPORAL_TLS=false says otherwise.
+      enabled:
+        e.TEMPORAL_TLS === 'true' ||
+        (e.TEMPORAL_TLS !== 'false' && !!(e.TEMPORAL_API_KEY || e.TEMPORAL_TLS_CERT_PATH || e.TEMPORAL_TLS_CA_PATH)),
+      certPath: e.TEMPORAL_TLS_CERT_PATH,
+      keyPath: e.TEMPORAL_TLS_KEY_PATH,
+      caPath: e.TEMPORAL_TLS_CA_PATH,
+      serverName: e.TEMPORAL_TLS_SERVER_NAME,
+    },
+    temporalApiKey: e.TEMPORAL_API_KEY,
+    payloadKeysSpec: e.PAYLOAD_KEYS,
+    payloadKeyId: e.PAYLOAD_KEY_ID,
+    codecCorsOrigins: (
+      e.CODEC_CORS_ORIGINS ?? `http://localhost:${e.TEMPORAL_UI_PORT},http://127.0.0.1:${e.TEMPORAL_UI_PORT}`
+    )
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+    codecUiToken: e.CODEC_UI_TOKEN,
     taskQueue: e.TEMPORAL_TASK_QUEUE,
     devServer: { port: e.TEMPORAL_DEV_PORT, uiPort: e.TEMPORAL_UI_PORT, dbFile: resolve(dataDir, 'temporal.db') },
     http: { host: e.HOST, port: e.PORT },

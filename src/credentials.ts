@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseApiKeys, SCOPES, type ApiKey } from './api/auth';
+import { EncryptionCodec, parsePayloadKeys } from './codec/encryption';
 import type { Config } from './config';
 
 export interface Credentials {
@@ -12,6 +13,8 @@ export interface Credentials {
   webhookSecrets: string[];
   phoneIndexKey: string;
   smsCallbackToken: string;
+  /** The secret path segment of the codec endpoint for the Temporal Web UI. */
+  codecUiToken: string;
   /** Set when the local development key is in use: its file. */
   devKeyFile?: string;
   devSecretFile?: string;
@@ -61,5 +64,31 @@ export function resolveCredentials(config: Config, opts: { createDevCredentials:
   };
   const phoneIndexKey = config.phoneIndexKey ?? dev('PHONE_INDEX_KEY', 'dev-phone-index-key');
   const smsCallbackToken = config.smsCallbackToken ?? dev('SMS_CALLBACK_TOKEN', 'dev-sms-callback-token');
-  return { apiKeys, webhookSecrets, devKeyFile, devSecretFile, phoneIndexKey, smsCallbackToken };
+  const codecUiToken = config.codecUiToken ?? dev('CODEC_UI_TOKEN', 'dev-codec-ui-token');
+  return { apiKeys, webhookSecrets, devKeyFile, devSecretFile, phoneIndexKey, smsCallbackToken, codecUiToken };
+}
+
+/** The codec UI token alone, for `npm start` to point the dev server's Web UI at the codec endpoint. */
+export function codecUiToken(config: Config, opts: { create: boolean }): string {
+  if (config.codecUiToken) return config.codecUiToken;
+  const file = join(config.dataDir, 'dev-codec-ui-token');
+  const token = devSecret(file, opts.create);
+  if (!token) throw new Error(`CODEC_UI_TOKEN is not set and there is no ${file}: set it, or run \`npm start\` once`);
+  return token;
+}
+
+/**
+ * The payload codec of every client and worker: PAYLOAD_KEYS in production; locally a key that
+ * `npm start` creates once under data/ (never in the repository).
+ */
+export function payloadCodec(config: Config, opts: { create: boolean }): EncryptionCodec {
+  if (config.payloadKeysSpec) return new EncryptionCodec(parsePayloadKeys(config.payloadKeysSpec), config.payloadKeyId);
+  const file = join(config.dataDir, 'dev-payload-key');
+  if (!existsSync(file) && opts.create) {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, `local-1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  }
+  if (!existsSync(file))
+    throw new Error(`PAYLOAD_KEYS is not set and there is no ${file}: set PAYLOAD_KEYS, or run \`npm start\` once`);
+  return new EncryptionCodec(parsePayloadKeys(readFileSync(file, 'utf8').trim()));
 }

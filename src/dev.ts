@@ -1,6 +1,7 @@
 // `npm start`: the whole local stack in one process tree: the Temporal dev server (unless
 // TEMPORAL_ADDRESS points elsewhere), the worker and the API. Ctrl-C stops all three in order.
 import { loadConfig } from './config';
+import { codecUiToken, payloadCodec } from './credentials';
 import { createLogger } from './log';
 import { readFileSync } from 'node:fs';
 import { startApi } from './server';
@@ -37,8 +38,11 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void stop(0));
 
   try {
+    // The local payload key and codec token, made once under data/ unless configured.
+    payloadCodec(config, { create: true });
+    const codecEndpoint = `http://localhost:${config.http.port}/codec/${codecUiToken(config, { create: true })}`;
     if (!config.temporalAddress) {
-      devServer = await startDevServer({ ...config.devServer, namespace: config.namespace });
+      devServer = await startDevServer({ ...config.devServer, namespace: config.namespace, codecEndpoint });
       config.temporalAddress = devServer.address;
     }
     worker = await startWorker(config, log);

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { createApp } from './api/app';
 import { loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
-import { resolveCredentials } from './credentials';
+import { payloadCodec, resolveCredentials } from './credentials';
 import { PolicyRegistry } from './policies/registry';
 import { openEventStore } from './store/event-store-sql';
 import { PhoneIndex } from './store/phone-index';
@@ -39,6 +39,11 @@ export async function startApi(
     webhookSecrets: credentials.webhookSecrets,
     rateLimitPerMinute: config.rateLimitPerMinute,
     events,
+    codec: {
+      codec: payloadCodec(config, { create: false }),
+      corsOrigins: config.codecCorsOrigins,
+      uiToken: credentials.codecUiToken,
+    },
     sms: {
       ledger,
       phoneIndex,

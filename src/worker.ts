@@ -1,14 +1,18 @@
 // Worker entry point (`npm run worker`): runs the loan workflows on the configured task queue, and
 // the SMS sends on a queue of their own whose rate the server holds to the provider's pace.
 import { join } from 'node:path';
+import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type Activities } from './activities';
-import { loadConfig, temporalAddressOf, type Config } from './config';
+import { encryptedDataConverter, FAILURE_CONVERTER_PATH } from './codec/encryption';
+import { loadConfig, type Config } from './config';
+import { payloadCodec } from './credentials';
 import { createLogger, sdkLogger, type Logger } from './log';
 import { FileOperationsQueue } from './operations/queue';
 import { createProvider } from './sms/select';
 import { openEventStore } from './store/event-store-sql';
 import { SendLedger } from './store/send-ledger';
+import { connectionOptions } from './temporal/connection';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { smsTaskQueue } from './workflows/loan-reminder';
 
@@ -35,11 +39,14 @@ export const WORKFLOWS_PATH = join(__dirname, 'workflows');
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
   installRuntime(log);
   // Bundled here rather than by Worker.create, so the bundler's build report stays out of the logs.
+  const dataConverter = encryptedDataConverter(payloadCodec(config, { create: false }));
   const workflowBundle = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
+    // Failures raised in workflow code are encoded (then encrypted) like the worker's own.
+    failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: sdkLogger(log.child({}, { level: 'warn' })),
   });
-  const connection = await NativeConnection.connect({ address: temporalAddressOf(config) });
+  const connection = await NativeConnection.connect(connectionOptions(config));
   const registered = await ensureSearchAttributes(connection, config.namespace);
   if (registered.length) log.info({ registered }, 'registered search attributes');
   const ledger = new SendLedger(config.sendLedgerPath);
@@ -49,6 +56,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     workflowBundle,
+    dataConverter,
     activities: createActivities({
       sms: createProvider(config.sms),
       operations: new FileOperationsQueue(config.operationsPath),
@@ -90,6 +98,8 @@ export interface WorkerSetup {
   activities: Activities;
   /** The SMS provider's pace, held by the server across every worker of the queue. */
   smsPerSecond?: number;
+  /** Payload encryption (see codec/encryption.ts); the bundle must then carry the same failure converter. */
+  dataConverter?: DataConverter;
 }
 
 /**
@@ -101,6 +111,7 @@ export async function createWorkers(setup: WorkerSetup): Promise<[Worker, Worker
     connection: setup.connection,
     namespace: setup.namespace ?? 'default',
     shutdownGraceTime: '10 seconds' as const,
+    ...(setup.dataConverter ? { dataConverter: setup.dataConverter } : {}),
   };
   const main = await Worker.create({
     ...common,

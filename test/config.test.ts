@@ -1,5 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config';
+import { connectionOptions } from '../src/temporal/connection';
 import { createProvider } from '../src/sms/select';
 
 describe('configuration', () => {
@@ -30,5 +34,39 @@ describe('configuration', () => {
     expect(() => loadConfig({ SMS_PROVIDER: 'aliyun', ALIYUN_TEMPLATES: 'due:SMS_2' })).toThrow(
       /ALIYUN_TEMPLATES: must be template=id pairs/,
     );
+  });
+
+  it('reaches the local dev server by default, a remote cluster with mTLS, or Temporal Cloud with an API key', () => {
+    expect(connectionOptions(loadConfig({}))).toEqual({ address: '127.0.0.1:7233' });
+
+    const dir = mkdtempSync(join(tmpdir(), 'tls-'));
+    for (const f of ['client.pem', 'client.key', 'ca.pem']) writeFileSync(join(dir, f), `-- ${f} --`);
+    const mtls = connectionOptions(
+      loadConfig({
+        TEMPORAL_ADDRESS: 'temporal.internal:7233',
+        TEMPORAL_TLS_CERT_PATH: join(dir, 'client.pem'),
+        TEMPORAL_TLS_KEY_PATH: join(dir, 'client.key'),
+        TEMPORAL_TLS_CA_PATH: join(dir, 'ca.pem'),
+        TEMPORAL_TLS_SERVER_NAME: 'temporal',
+      }),
+    );
+    expect(mtls.address).toBe('temporal.internal:7233');
+    expect(String(mtls.tls?.clientCertPair?.crt)).toBe('-- client.pem --');
+    expect(String(mtls.tls?.clientCertPair?.key)).toBe('-- client.key --');
+    expect(String(mtls.tls?.serverRootCACertificate)).toBe('-- ca.pem --');
+    expect(mtls.tls?.serverNameOverride).toBe('temporal');
+
+    const cloud = connectionOptions(
+      loadConfig({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_API_KEY: 'api-key-value' }),
+    );
+    expect(cloud).toEqual({ address: 'ns.acct.tmprl.cloud:7233', tls: {}, apiKey: 'api-key-value' });
+  });
+
+  it('names what is wrong with a TLS setting', () => {
+    expect(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/x.pem' })).toThrow(/TEMPORAL_TLS_KEY_PATH: mTLS needs both/);
+    expect(() =>
+      connectionOptions(loadConfig({ TEMPORAL_TLS_CERT_PATH: '/no/cert.pem', TEMPORAL_TLS_KEY_PATH: '/no/key.pem' })),
+    ).toThrow(/TEMPORAL_TLS_CERT_PATH: cannot read \/no\/cert.pem \(ENOENT\)/);
+    expect(() => loadConfig({ PAYLOAD_KEY_ID: 'k1' })).toThrow(/PAYLOAD_KEY_ID: names a key of PAYLOAD_KEYS/);
   });
 });

@@ -10,6 +10,7 @@ import type { Lender } from '../domain/loan';
 import type { Logger } from '../log';
 import type { PolicyRegistry } from '../policies/registry';
 import { authenticator, presentedKey, type ApiKey } from './auth';
+import { codecRouter, redactUrl, type CodecServerOptions } from './codec';
 import { dashboardRouter } from './dashboard';
 import { createMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
@@ -35,6 +36,8 @@ export interface AppDeps {
   sms?: SmsCallbackDeps;
   /** The loans' events: analytics and delivery receipts. */
   events?: EventStore;
+  /** The codec endpoint for the Temporal Web UI and CLI; absent, the API serves none. */
+  codec?: Omit<CodecServerOptions, 'requireScope'>;
 }
 
 export const API_VERSION = '1.0.0';
@@ -64,7 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
         req: (req: { id: string; method: string; url: string }) => ({
           id: req.id,
           method: req.method,
-          url: req.url,
+          url: redactUrl(req.url),
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
@@ -131,6 +134,10 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use('/v1', limiter);
   app.use('/dashboard', limiter);
+  app.use('/codec', limiter);
+
+  // ---- The codec endpoint: the Web UI decodes payloads here, for staff allowed to see them ----
+  if (deps.codec) app.use('/codec', codecRouter({ ...deps.codec, requireScope }));
 
   // ---- The effectiveness dashboard: a page for people, HTTP Basic with an API key ----
   app.use(dashboardRouter({ events: deps.events, requireScope }));

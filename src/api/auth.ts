@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { ProblemError } from './problem';
 
-export const SCOPES = ['loans:read', 'loans:write', 'analytics:read', 'metrics:read'] as const;
+export const SCOPES = ['loans:read', 'loans:write', 'analytics:read', 'metrics:read', 'payloads:decode'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKey {

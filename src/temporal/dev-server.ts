@@ -14,6 +14,8 @@ export interface DevServerOptions {
   uiPort: number;
   dbFile: string;
   namespace: string;
+  /** The codec endpoint the Web UI decodes payloads through. */
+  codecEndpoint?: string;
 }
 
 export interface RunningDevServer {
@@ -76,6 +78,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
     opts.namespace,
     '--log-level',
     'error',
+    ...(opts.codecEndpoint ? ['--ui-codec-endpoint', opts.codecEndpoint] : []),
     ...devServerSearchAttributeArgs(),
   ];
   const child = spawn(temporalCliPath(), args, { detached: true, stdio: ['ignore', 'inherit', 'inherit'] });

@@ -1,5 +1,6 @@
 // The API process's own start-up and shutdown: configuration from the environment, and SIGTERM
 // handling that finishes a request already in flight before the server closes.
+import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,8 @@ describe('the API process', () => {
       WEBHOOK_SECRETS: 'secret-0123456789abcdef0123456789',
       PHONE_INDEX_KEY: 'phone-index-key-0123456789abcdef0123',
       SMS_CALLBACK_TOKEN: 'callback-token-0123456789abcdef',
+      CODEC_UI_TOKEN: 'codec-token-0123456789abcdef0123',
+      PAYLOAD_KEYS: `test:${randomBytes(32).toString('base64')}`,
       POLICIES_DIR: join(__dirname, '..', '..', 'policies'),
     });
     const api = await startApi(config, createLogger('silent'));

@@ -1,7 +1,7 @@
 // kill -9 of the worker process while hundreds of reminders are being sent, then a restart: every
 // due reminder is in the outbox exactly once.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,8 @@ describe('a worker killed mid-send', () => {
     const vars = {
       TEMPORAL_ADDRESS: env.address,
       TEMPORAL_TASK_QUEUE: taskQueue,
+      DATA_DIR: dir,
+      PAYLOAD_KEYS: `test:${randomBytes(32).toString('base64')}`,
       OUTBOX_PATH: outbox,
       SEND_LEDGER_PATH: join(dir, 'sends.sqlite'),
       OPERATIONS_PATH: join(dir, 'operations.jsonl'),
