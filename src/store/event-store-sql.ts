@@ -1,11 +1,10 @@
 // The event store on SQL: the same migrations and statements on SQLite (one machine, the default)
 // and PostgreSQL (several machines, DATABASE_URL). Statements are written with $1..$n parameters,
 // which SQLite reads as ?1..?n.
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
 import { Pool, type PoolClient } from 'pg';
 import type { EventKind, EventStore, LoanEvent } from './events';
+import { openSqlite } from './sqlite';
 
 /** Applied in order, once each, recorded in schema_migrations. Portable SQL only. */
 export const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
@@ -120,12 +119,8 @@ export class SqliteEventStore implements EventStore {
   private readonly insert: Database.Statement;
 
   constructor(readonly path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
     // Shared by the worker and the API on one machine; an appended event survives a crash.
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path, { durable: true });
     this.migrate();
     this.insert = this.db.prepare(sqlite(INSERT));
   }

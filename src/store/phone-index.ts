@@ -1,10 +1,9 @@
 // Finds a borrower's loans from the number a reply came from, without storing the number: each
 // loan's phone is kept as an HMAC-SHA256 under a secret key (PHONE_INDEX_KEY), so the index file
 // alone reveals no phone number.
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './sqlite';
 import { createHmac } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 
 export class PhoneIndex {
   private readonly db: Database.Database;
@@ -15,10 +14,7 @@ export class PhoneIndex {
     readonly path: string,
     private readonly key: string,
   ) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path, { durable: false });
     this.db.exec(`CREATE TABLE IF NOT EXISTS loan_phone (
       loan_id TEXT PRIMARY KEY,
       phone_hash TEXT NOT NULL

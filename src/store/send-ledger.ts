@@ -1,9 +1,8 @@
 // The durable record of every SMS handed to a provider, keyed by the reminder's idempotency key.
 // A retried activity, a restarted worker or a replayed workflow finds the key already accepted and
 // sends nothing. No phone number, name or text is stored here.
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './sqlite';
 
 export interface SendRecord {
   idempotencyKey: string;
@@ -33,13 +32,9 @@ export class SendLedger {
   private readonly markReceipt: Database.Statement<[string, string | null, string, string, string]>;
 
   constructor(readonly path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
     // WAL lets several worker processes on one machine share the file; FULL sync makes an
     // accepted send durable before the activity reports it.
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path, { durable: true });
     this.db.exec(`CREATE TABLE IF NOT EXISTS sms_sends (
       idempotency_key TEXT PRIMARY KEY,
       loan_id TEXT NOT NULL,

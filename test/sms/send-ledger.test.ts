@@ -46,7 +46,7 @@ describe('the send ledger', () => {
     const again = await run(new SendLedger(path), provider); // a new process, the same file
     expect(provider.calls).toBe(1);
     expect(first.duplicate).toBe(false);
-    expect(again).toEqual({ messageId: first.messageId, sentAt: first.sentAt, duplicate: true });
+    expect(again).toEqual({ messageId: first.messageId, sentAt: first.sentAt, duplicate: true, eventsRecorded: true });
     expect(new SendLedger(path).get(message.idempotencyKey)).toMatchObject({ state: 'accepted', attempts: 1 });
   });
 
