@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
   bundleWorkflowCode,
@@ -180,19 +181,27 @@ export function burstLoan(loanId: string) {
 }
 
 /**
- * Waits (real time; server time stands still meanwhile) until none of these workflows has a fresh
- * activity scheduled or running. The time-skipping server may otherwise jump past an activity that
- * no worker has picked up yet, time it out under the worker, and lose count of its clock locks.
- * Activities already retrying (an outage a test provokes) are left to their backoff.
+ * Waits (real time; server time stands still meanwhile) until these workflows are idle: no
+ * workflow task waiting or running, no fresh activity scheduled or running. The time-skipping
+ * server may otherwise jump past work no worker has picked up yet, time it out under the worker,
+ * and lose count of its clock locks (the clock then never moves again). Activities already
+ * retrying (an outage a test provokes) are left to their backoff.
  */
 export async function activitiesSettled(env: TestWorkflowEnvironment, workflowIds: readonly string[]): Promise<void> {
+  const busy = new Set([
+    temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+  ]);
   for (const id of workflowIds) {
     const handle = env.client.workflow.getHandle(id);
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 200; i++) {
       const d = await handle.describe().catch(() => undefined);
-      const fresh = d?.raw.pendingActivities?.filter((a) => (a.attempt ?? 1) <= 1) ?? [];
-      if (!d || d.status.name !== 'RUNNING' || fresh.length === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
+      if (!d || d.status.name !== 'RUNNING') break;
+      const fresh = d.raw.pendingActivities?.filter((a) => (a.attempt ?? 1) <= 1) ?? [];
+      const events = fresh.length ? [] : ((await handle.fetchHistory().catch(() => undefined))?.events ?? []);
+      const last = events[events.length - 1]?.eventType;
+      if (fresh.length === 0 && (last === undefined || last === null || !busy.has(last))) break;
+      await new Promise((r) => setTimeout(r, 25));
     }
   }
 }
