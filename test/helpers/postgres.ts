@@ -3,10 +3,10 @@
 // binaries come from the system (Debian's postgresql package; .ci/run installs it).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { freePort } from './stack';
 
 export interface TestPostgres {
   /** A fresh, empty database on the server. */
@@ -27,17 +27,6 @@ function binDir(): string {
   throw new Error(
     'PostgreSQL server binaries not found: install them (Debian: apt-get install postgresql), set PG_BIN_DIR, or set TEST_DATABASE_URL',
   );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function createDatabase(adminUrl: string): Promise<string> {
