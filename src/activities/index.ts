@@ -2,7 +2,7 @@
 // worker wire the same code to different providers.
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
-import type { EventStore, LoanEvent } from '../store/events';
+import { deliveredEventOf, type EventStore, type LoanEvent } from '../store/events';
 import type { SendLedger } from '../store/send-ledger';
 import { InvalidPhoneNumberError, type OutgoingSms, type SmsProvider, type SmsReceipt } from '../sms/provider';
 
@@ -66,10 +66,7 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
       const recordSent = (receipt: SmsReceipt) => {
         if (!carried?.sent) return Promise.resolve();
         const sent = { ...carried.sent, at: new Date(attemptAt).toISOString() };
-        const delivered = receipt.delivered
-          ? [{ ...sent, eventId: `${sent.eventId}:delivered`, kind: 'message-delivered' as const, detail: undefined }]
-          : [];
-        return append([sent, ...delivered]).then((ok) => {
+        return append(receipt.delivered ? [sent, deliveredEventOf(sent)] : [sent]).then((ok) => {
           eventsRecorded &&= ok;
         });
       };

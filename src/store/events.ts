@@ -52,3 +52,8 @@ export interface EventStore {
   forLoan(loanId: string): Promise<LoanEvent[]>;
   close(): Promise<void>;
 }
+
+/** The "delivered" fact of a sent message whose provider confirmed delivery at once. */
+export function deliveredEventOf(sent: LoanEvent): LoanEvent {
+  return { ...sent, eventId: `${sent.eventId}:delivered`, kind: 'message-delivered', detail: undefined };
+}

@@ -35,7 +35,7 @@ import { OVERDUE_TEMPLATES, type Policy, type TemplateId } from '../domain/polic
 import { decideNext, expandPolicy, horizonOf, type PlannedPoint } from '../domain/schedule';
 import { renderMessage } from '../domain/templates';
 import { abVariant, HARSH_TONE_AT_MOST, type Variant } from '../domain/variants';
-import type { EventDetail, EventKind, LoanEvent } from '../store/events';
+import { deliveredEventOf, type EventDetail, type EventKind, type LoanEvent } from '../store/events';
 import {
   DUE_DATE,
   LOAN_CURRENCY,
@@ -764,15 +764,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       if (carried && receipt.eventsRecorded === false) {
         // Stored again (same ids) with the next activity; the sent event at this workflow instant.
         putBack(carried.before);
-        pendingEvents.push({ ...carried.sent, at: iso(Date.now()) });
-        if (receipt.delivered)
-          pendingEvents.push({
-            ...carried.sent,
-            eventId: `${carried.sent.eventId}:delivered`,
-            kind: 'message-delivered',
-            detail: undefined,
-            at: iso(Date.now()),
-          });
+        const sent = { ...carried.sent, at: iso(Date.now()) };
+        pendingEvents.push(sent, ...(receipt.delivered ? [deliveredEventOf(sent)] : []));
       }
       s.messagesSent.push({
         key: point.key,
