@@ -1,8 +1,7 @@
 // A reminder policy is data: when to remind, inside which hours, how often at most, and what to do
-// after the last reminder. Policies live as JSON files under policies/ and are validated here.
-import { Duration } from 'luxon';
-import { z } from 'zod';
-import { minutesOfDay } from './calendar';
+// after the last reminder. Policies live as JSON files under policies/, validated by
+// policy-schema.ts. The workflow imports only this file: its bundle then carries no validation
+// library, which every new workflow instance would otherwise load again (see README, Performance).
 
 /** A policy's id, which is also its file name under policies/. */
 export const POLICY_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
@@ -12,78 +11,4 @@ export type TemplateId = (typeof TEMPLATE_IDS)[number];
 /** Reminders sent with these templates count as "overdue" for caps scoped to the overdue period. */
 export const OVERDUE_TEMPLATES: ReadonlySet<TemplateId> = new Set(['overdue', 'overdue-followup', 'final-notice']);
 
-const isoDuration = z.string().refine((s) => Duration.fromISO(s).isValid, 'must be an ISO 8601 duration such as P7D');
-const positiveDuration = isoDuration.refine((s) => Duration.fromISO(s).as('milliseconds') > 0, 'must be positive');
-const hm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:mm');
-const stage = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'must be lower-case letters, digits and "-"');
-const reminderTemplate = z.enum(TEMPLATE_IDS).refine((t) => t !== 'thank-you', 'thank-you is not a reminder');
-
-export const policySchema = z
-  .object({
-    id: z.string().regex(POLICY_ID, 'must be lower-case letters, digits and "-"'),
-    description: z.string().max(500).optional(),
-    /** Points are measured from the due date (calendar days, at sendTime) or, for demos, from the loan's start instant. */
-    anchor: z.enum(['due-date', 'loan-start']).default('due-date'),
-    sendTime: hm.default('10:00'),
-    window: z
-      .object({ start: hm, end: z.union([hm, z.literal('24:00')]) })
-      .refine((w) => minutesOfDay(w.start) < minutesOfDay(w.end), 'window.start must be before window.end')
-      .default({ start: '08:00', end: '21:00' }),
-    points: z
-      .array(z.object({ stage, offset: isoDuration, template: reminderTemplate }).strict())
-      .min(1)
-      .max(50),
-    overdueRepeat: z
-      .object({ stage, every: positiveDuration, maxCount: z.number().int().min(1).max(52), template: reminderTemplate })
-      .strict()
-      .optional(),
-    finalNotice: z.object({ stage, after: positiveDuration, template: reminderTemplate }).strict().optional(),
-    caps: z
-      .array(
-        z
-          .object({
-            max: z.number().int().min(1).max(100),
-            per: positiveDuration,
-            scope: z.enum(['any', 'overdue']).default('any'),
-          })
-          .strict(),
-      )
-      .max(10)
-      .default([]),
-    /** A reminder that fell due while the loan was paused or not yet started is sent late only within this. */
-    maxLateness: isoDuration.default('P3D'),
-    afterLastPoint: z
-      .object({ handOver: z.boolean().default(true), listenFor: isoDuration.default('P30D') })
-      .strict()
-      .default({ handOver: true, listenFor: 'P30D' }),
-    thankYou: z.boolean().default(true),
-    promiseToPay: z
-      .object({ grace: isoDuration.default('P1D'), maxAhead: positiveDuration.default('P30D') })
-      .strict()
-      .default({ grace: 'P1D', maxAhead: 'P30D' }),
-    /** A borrower who rates a message's tone 1 or 2 (of 5) gets the gentle variant from then on. */
-    gentleAfterHarshRating: z.boolean().default(true),
-  })
-  .strict()
-  .superRefine((p, ctx) => {
-    if (p.anchor === 'due-date') {
-      if (!minutesInWindow(p.sendTime, p.window)) {
-        ctx.addIssue({ code: 'custom', path: ['sendTime'], message: 'must lie inside the sending window' });
-      }
-    }
-    const stages = [...p.points.map((x) => x.stage), p.overdueRepeat?.stage, p.finalNotice?.stage].filter(Boolean);
-    if (new Set(stages).size !== stages.length) {
-      ctx.addIssue({ code: 'custom', path: ['points'], message: 'stage names must be unique' });
-    }
-  });
-
-function minutesInWindow(t: string, w: { start: string; end: string }): boolean {
-  return minutesOfDay(t) >= minutesOfDay(w.start) && minutesOfDay(t) < minutesOfDay(w.end);
-}
-
-export type Policy = z.output<typeof policySchema>;
-export type PolicyInput = z.input<typeof policySchema>;
-
-export function parsePolicy(data: unknown): Policy {
-  return policySchema.parse(data);
-}
+export type { Policy, PolicyInput } from './policy-schema';

@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ZodError } from 'zod';
-import { parsePolicy, type Policy } from '../domain/policy';
+import { parsePolicy, type Policy } from '../domain/policy-schema';
 
 export const DEFAULT_POLICY_ID = 'default';
 

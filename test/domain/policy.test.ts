@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parsePolicy } from '../../src/domain/policy';
+import { parsePolicy } from '../../src/domain/policy-schema';
 import { PolicyRegistry } from '../../src/policies/registry';
 import { DEFAULT_POLICY, POLICIES } from '../helpers/temporal';
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { DateTime, Duration } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { isInWindow, nextWindowOpening } from '../../src/domain/calendar';
-import { parsePolicy, type Policy } from '../../src/domain/policy';
+import { parsePolicy, type Policy } from '../../src/domain/policy-schema';
 import { decideNext, expandPolicy, forecast, placeSend, type SentReminder } from '../../src/domain/schedule';
 import { DEFAULT_POLICY } from '../helpers/temporal';
 

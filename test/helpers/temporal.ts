@@ -15,7 +15,7 @@ import {
 import { DateTime } from 'luxon';
 import { temporalCliPath, testServerPath } from '../../src/temporal/binaries';
 import { FileOperationsQueue } from '../../src/operations/queue';
-import { parsePolicy, type Policy, type PolicyInput } from '../../src/domain/policy';
+import { parsePolicy, type Policy, type PolicyInput } from '../../src/domain/policy-schema';
 import { PolicyRegistry } from '../../src/policies/registry';
 import { OutboxProvider } from '../../src/sms/outbox';
 import { LOAN_SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
