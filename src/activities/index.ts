@@ -1,6 +1,6 @@
 // Side effects the loan workflow asks for. Built from their dependencies so tests and the
 // worker wire the same code to different providers.
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
 import { deliveredEventOf, type EventStore, type LoanEvent } from '../store/events';
 import type { SendLedger } from '../store/send-ledger';
@@ -56,20 +56,30 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
       // Retries can run for hours through a provider outage; none may send after the window has
       // closed. The attempt's scheduled time is the server's clock, the same the workflow plans by.
       const attemptAt = Context.current().info.currentAttemptScheduledTimestampMs;
-      if (message.notAfter && attemptAt >= Date.parse(message.notAfter)) {
+      // But an attempt can wait long after it was scheduled: in the rate-limited SMS queue's
+      // backlog, or for a worker that is down. Refuse by this moment's clock too, or a send
+      // scheduled at 20:59 and picked up at 21:05 would go out at night. (On the time-skipping test
+      // server the worker's clock lags the server's, so the scheduled time still decides there.)
+      const nowMs = Math.max(attemptAt, Date.now());
+      if (message.notAfter && nowMs >= Date.parse(message.notAfter)) {
         throw ApplicationFailure.nonRetryable(
           'the sending window closed before the provider accepted the message',
           'WindowClosed',
         );
       }
-      let eventsRecorded = await append(carried?.before);
-      const recordSent = (receipt: SmsReceipt) => {
-        if (!carried?.sent) return Promise.resolve();
-        const sent = { ...carried.sent, at: new Date(attemptAt).toISOString() };
-        return append(receipt.delivered ? [sent, deliveredEventOf(sent)] : [sent]).then((ok) => {
-          eventsRecorded &&= ok;
-        });
+      // The events that waited for this send, and the send itself, in one write after the provider
+      // answers. If the send fails the workflow keeps them for its next activity.
+      const recordSent = async (receipt: SmsReceipt): Promise<boolean> => {
+        const sent = carried?.sent && { ...carried.sent, at: new Date(attemptAt).toISOString() };
+        return append([
+          ...(carried?.before ?? []),
+          ...(sent ? (receipt.delivered ? [sent, deliveredEventOf(sent)] : [sent]) : []),
+        ]);
       };
+      // A heartbeat's answer carries a withdrawal (the loan was paid, or the borrower opted out,
+      // after this send was handed to the worker): asked now, heard by the time the provider
+      // would be called, checked just before.
+      Context.current().heartbeat();
       const prior = ledger?.get(message.idempotencyKey);
       if (prior?.state === 'accepted') {
         log.info('SMS already accepted by the provider; not sent again', {
@@ -77,21 +87,27 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
           stage: message.stage,
         });
         const receipt = { messageId: prior.providerMessageId ?? '', sentAt: prior.acceptedAt ?? '', duplicate: true };
-        await recordSent(receipt);
-        return { ...receipt, eventsRecorded };
+        return { ...receipt, eventsRecorded: await recordSent(receipt) };
       }
-      ledger?.begin({
+      await ledger?.begin({
         idempotencyKey: message.idempotencyKey,
         loanId: message.loanId,
         stage: message.stage,
         provider: sms.name,
       });
+      if (Context.current().cancellationSignal.aborted) {
+        log.info('SMS withdrawn by its loan before the provider was called', {
+          loanId: message.loanId,
+          stage: message.stage,
+        });
+        throw new CancelledFailure('withdrawn by the loan');
+      }
       try {
         const receipt = await sms.send(message);
         // Recorded the moment the provider answers: the only window left for a duplicate is a crash
         // between the provider's answer and this line (see README, "Exactly once").
-        ledger?.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt);
-        await recordSent(receipt);
+        await ledger?.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt);
+        const eventsRecorded = await recordSent(receipt);
         log.info(receipt.duplicate ? 'SMS already sent; not sent again' : 'SMS sent', {
           loanId: message.loanId,
           stage: message.stage,

@@ -2,7 +2,7 @@
 // A retried activity, a restarted worker or a replayed workflow finds the key already accepted and
 // sends nothing. No phone number, name or text is stored here.
 import type Database from 'better-sqlite3';
-import { openSqlite } from './sqlite';
+import { GroupCommit, openSqlite } from './sqlite';
 
 export interface SendRecord {
   idempotencyKey: string;
@@ -30,6 +30,7 @@ export class SendLedger {
   private readonly insertAttempt: Database.Statement<[Record<string, string>]>;
   private readonly markAccepted: Database.Statement<[string, string, string]>;
   private readonly markReceipt: Database.Statement<[string, string | null, string, string, string]>;
+  private readonly commits: GroupCommit;
 
   constructor(readonly path: string) {
     // WAL lets several worker processes on one machine share the file; FULL sync makes an
@@ -50,6 +51,7 @@ export class SendLedger {
       delivery_at TEXT
     );
     CREATE INDEX IF NOT EXISTS sms_sends_by_message ON sms_sends (provider, provider_message_id);`);
+    this.commits = new GroupCommit(this.db);
     this.byKey = this.db.prepare(`SELECT ${COLUMNS} FROM sms_sends WHERE idempotency_key = ?`);
     this.byMessage = this.db.prepare(`SELECT ${COLUMNS} FROM sms_sends WHERE provider = ? AND provider_message_id = ?`);
     this.insertAttempt = this.db.prepare(
@@ -72,13 +74,16 @@ export class SendLedger {
   }
 
   /** Records an attempt before the provider is called. */
-  begin(r: { idempotencyKey: string; loanId: string; stage: string; provider: string }): void {
-    this.insertAttempt.run({ ...r, now: new Date().toISOString() });
+  begin(r: { idempotencyKey: string; loanId: string; stage: string; provider: string }): Promise<void> {
+    const now = new Date().toISOString();
+    // Not synced on its own: lost to a power cut, the attempt is simply begun again; the accept's
+    // sync below carries it to disk anyway.
+    return this.commits.run(() => this.insertAttempt.run({ ...r, now }), { durable: false });
   }
 
   /** Records that the provider accepted the message: from now on the key is never sent again. */
-  accept(key: string, providerMessageId: string, acceptedAt: string): void {
-    this.markAccepted.run(providerMessageId, acceptedAt, key);
+  accept(key: string, providerMessageId: string, acceptedAt: string): Promise<void> {
+    return this.commits.run(() => this.markAccepted.run(providerMessageId, acceptedAt, key), { durable: true });
   }
 
   /**
