@@ -2,6 +2,7 @@
 // through an activity, and re-plans the moment anything happens: a payment, a borrower's answer,
 // a change from the loan system. Deterministic code only: the rules live in src/domain.
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -211,10 +212,17 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   const { policy, lender } = input;
   // Built here, not at module scope: its task queue follows the one this loan runs on. Loans
   // started before SMS had their own queue keep sending from the workflow's queue.
+  const smsOptions: ActivityOptions = patched('sms-task-queue')
+    ? { ...SMS_SEND_OPTIONS, taskQueue: smsTaskQueue(workflowInfo().taskQueue) }
+    : SMS_SEND_OPTIONS;
+  // Added after v3. A send withdrawn (by a payment, an opt-out, a pause) while a worker already runs
+  // it is withdrawn only if the activity hears of it before calling the provider; otherwise the
+  // message went out, and the loan must say so. So the loan waits for the activity's own answer
+  // rather than taking the withdrawal for done. Loans started before keep the old way on replay.
   const sms = proxyActivities<Activities>(
-    patched('sms-task-queue')
-      ? { ...SMS_SEND_OPTIONS, taskQueue: smsTaskQueue(workflowInfo().taskQueue) }
-      : SMS_SEND_OPTIONS,
+    patched('send-withdrawal-confirmed')
+      ? { ...smsOptions, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }
+      : smsOptions,
   );
   let loan: Loan = input.carried?.loan ?? input.loan;
   const doneKeys = new Set(input.carried?.doneKeys ?? []);
@@ -569,6 +577,19 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     }
   };
 
+  // The policy's points for the loan's terms, worked out again only when the terms change (a new
+  // due date or time zone): the loop runs on every signal, and calendar arithmetic is its dearest part.
+  let planMemo: { key: string; plan: PlannedPoint[]; horizon: number } | undefined;
+  const planOf = () => {
+    const key = `${s.dueDate}|${s.timezone}|${s.startedAt}`;
+    if (planMemo?.key !== key) {
+      const terms = { dueDate: s.dueDate, timezone: s.timezone, startedAt: Date.parse(s.startedAt) };
+      const plan = expandPolicy(policy, terms);
+      planMemo = { key, plan, horizon: horizonOf(policy, plan, terms) };
+    }
+    return planMemo;
+  };
+
   const canText = () => !s.optedOut && !s.numberBlocked && (s.pause === null || s.pause.kind === 'promise-to-pay');
 
   // ---- The loop: plan, sleep until the next reminder or a change, send ----
@@ -577,9 +598,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     await flushOps();
     if (finished()) break;
 
-    const startedAt = Date.parse(s.startedAt);
-    const plan = expandPolicy(policy, { dueDate: s.dueDate, timezone: s.timezone, startedAt });
-    const horizon = horizonOf(policy, plan, { dueDate: s.dueDate, timezone: s.timezone, startedAt });
+    const { plan, horizon } = planOf();
     s.horizon = iso(horizon);
     const now = Date.now();
 
