@@ -85,6 +85,10 @@ const schema = z
     TENCENT_PROTOCOL: z.enum(['https://', 'http://']).default('https://'),
     SMS_RATE_PER_SECOND: z.coerce.number().positive().max(10_000).default(20),
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
+    WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).optional(),
+    WORKER_WORKFLOW_TASK_SLOTS: z.coerce.number().int().min(2).max(10_000).optional(),
+    WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
+    WORKER_POLLERS: z.coerce.number().int().min(2).max(100).optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((e, ctx) => {
@@ -147,6 +151,13 @@ export interface Config {
   rateLimitPerMinute: number;
   /** SMS per second across all workers: the provider's pace. */
   smsPerSecond: number;
+  /** Worker capacity; unset values keep the SDK's defaults (see WorkerTuning in worker.ts). */
+  workerTuning: {
+    maxCachedWorkflows?: number;
+    workflowTaskSlots?: number;
+    activitySlots?: number;
+    pollers?: number;
+  };
   sms: SmsConfig;
 }
 
@@ -263,6 +274,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .filter(Boolean),
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     smsPerSecond: e.SMS_RATE_PER_SECOND,
+    workerTuning: {
+      maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
+      workflowTaskSlots: e.WORKER_WORKFLOW_TASK_SLOTS,
+      activitySlots: e.WORKER_ACTIVITY_SLOTS,
+      pollers: e.WORKER_POLLERS,
+    },
     sms: smsConfig(e, resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl'))),
   };
 }

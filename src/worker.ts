@@ -64,6 +64,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       events,
     }),
     smsPerSecond: config.smsPerSecond,
+    tuning: config.workerTuning,
   });
   const done = Promise.all(workers.map((w) => w.run()))
     .then(() => undefined)
@@ -100,6 +101,37 @@ export interface WorkerSetup {
   smsPerSecond?: number;
   /** Payload encryption (see codec/encryption.ts); the bundle must then carry the same failure converter. */
   dataConverter?: DataConverter;
+  tuning?: WorkerTuning;
+}
+
+/**
+ * Capacity of a worker process; each unset value keeps the SDK's default. `npm run bench` measures
+ * what they change (README, Performance).
+ */
+export interface WorkerTuning {
+  /** Loans kept in memory between their workflow tasks (sticky cache); the rest replay from history. */
+  maxCachedWorkflows?: number;
+  /** Workflow tasks run at once. */
+  workflowTaskSlots?: number;
+  /** Activities (sends, hand-overs, event writes) run at once, per queue. */
+  activitySlots?: number;
+  /** Long polls kept open to the server, per kind of task. */
+  pollers?: number;
+}
+
+/** The SDK options a tuning sets; shared with the benchmark's bare worker, so both run alike. */
+export function workerTuningOptions(t: WorkerTuning = {}) {
+  return {
+    ...(t.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: t.maxCachedWorkflows } : {}),
+    ...(t.workflowTaskSlots !== undefined ? { maxConcurrentWorkflowTaskExecutions: t.workflowTaskSlots } : {}),
+    ...(t.activitySlots !== undefined ? { maxConcurrentActivityTaskExecutions: t.activitySlots } : {}),
+    ...(t.pollers !== undefined
+      ? {
+          workflowTaskPollerBehavior: { type: 'simple-maximum' as const, maximum: t.pollers },
+          activityTaskPollerBehavior: { type: 'simple-maximum' as const, maximum: t.pollers },
+        }
+      : {}),
+  };
 }
 
 /**
@@ -108,6 +140,7 @@ export interface WorkerSetup {
  */
 export async function createWorkers(setup: WorkerSetup): Promise<[Worker, Worker]> {
   const common = {
+    ...workerTuningOptions(setup.tuning),
     connection: setup.connection,
     namespace: setup.namespace ?? 'default',
     shutdownGraceTime: '10 seconds' as const,
