@@ -1,6 +1,7 @@
 // Side effects the loan workflow asks for. Built from their dependencies so tests and the
 // worker wire the same code to different providers.
-import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
+import { ApplicationFailure, CompleteAsyncError, Context, log } from '@temporalio/activity';
+import { ActivityCancelledError } from '@temporalio/client';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
 import { deliveredEventOf, type EventStore, type LoanEvent } from '../store/events';
 import type { SendLedger } from '../store/send-ledger';
@@ -76,10 +77,6 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
           ...(sent ? (receipt.delivered ? [sent, deliveredEventOf(sent)] : [sent]) : []),
         ]);
       };
-      // A heartbeat's answer carries a withdrawal (the loan was paid, or the borrower opted out,
-      // after this send was handed to the worker): asked now, heard by the time the provider
-      // would be called, checked just before.
-      Context.current().heartbeat();
       const prior = ledger?.get(message.idempotencyKey);
       if (prior?.state === 'accepted') {
         log.info('SMS already accepted by the provider; not sent again', {
@@ -95,12 +92,16 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
         stage: message.stage,
         provider: sms.name,
       });
-      if (Context.current().cancellationSignal.aborted) {
+      // Last moment before the borrower's phone: has the loan withdrawn this send (paid, opted
+      // out, paused) since a worker took it? Asked of the server, whose answer is exact: a loan
+      // that recorded its payment before this line sends nothing.
+      if (await withdrawnByLoan()) {
         log.info('SMS withdrawn by its loan before the provider was called', {
           loanId: message.loanId,
           stage: message.stage,
         });
-        throw new CancelledFailure('withdrawn by the loan');
+        await Context.current().client.activity.reportCancellation(Context.current().info.taskToken);
+        throw new CompleteAsyncError(); // answered above
       }
       try {
         const receipt = await sms.send(message);
@@ -136,3 +137,25 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * Whether the workflow has asked to cancel the running activity: the server's answer to a
+ * heartbeat sent now (the worker's own heartbeats are throttled, and their answer arrives later).
+ * Without a server at hand (unit tests' mock environment) only what the worker has heard counts.
+ */
+async function withdrawnByLoan(): Promise<boolean> {
+  const ctx = Context.current();
+  let client: Context['client'];
+  try {
+    client = ctx.client;
+  } catch {
+    return ctx.cancellationSignal.aborted;
+  }
+  try {
+    await client.activity.heartbeat(ctx.info.taskToken);
+    return false;
+  } catch (err) {
+    if (err instanceof ActivityCancelledError) return true;
+    throw err; // not sure: this attempt fails and the next one asks again
+  }
+}
