@@ -168,6 +168,12 @@ export function createApp(deps: AppDeps): express.Express {
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
   if (!req.is('application/json'))
     return next(new ProblemError(415, 'Unsupported media type', 'send the body as application/json'));
+  // JSON between systems is UTF-8 (RFC 8259). The body parser would decode any "utf-*" label,
+  // UTF-7 among them, where "+ACI-" is a quote: a body a filter in front reads one way and the
+  // API another.
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.get('content-type') ?? '')?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')
+    return next(new ProblemError(415, 'Unsupported media type', 'send the body as application/json in UTF-8'));
   next();
 }
 

@@ -1,6 +1,7 @@
 // Every error leaves the API as RFC 9457 problem+json, built here.
+import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import { ZodError } from 'zod';
 import type { Logger } from '../log';
 
@@ -46,9 +47,29 @@ export function validationProblem(err: ZodError): ProblemError {
   );
 }
 
+/** gRPC's UNAVAILABLE and DEADLINE_EXCEEDED: Temporal did not answer (the client has retried already). */
+const UNREACHABLE_CODES: ReadonlySet<number> = new Set([14, 4]);
+
+/** The client gave up reaching Temporal (down, restarting, cut off): the caller should retry later. */
+function temporalUnreachable(err: unknown): boolean {
+  const grpc = err instanceof ServiceError ? err.cause : err;
+  return isGrpcServiceError(grpc) && UNREACHABLE_CODES.has(grpc.code);
+}
+
 interface BodyParserError extends Error {
   type?: string;
   status?: number;
+}
+
+/**
+ * An error that carries a 4xx status for the request (http-errors, or the router's URIError for a
+ * path it cannot decode), with a message meant for the client (not marked `expose: false`).
+ */
+function clientError(err: unknown): err is Error & { status: number } {
+  const e = err as { status?: unknown; expose?: unknown } | null;
+  return (
+    err instanceof Error && typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose !== false
+  );
 }
 
 export function errorMiddleware(log: Logger): ErrorRequestHandler {
@@ -57,7 +78,10 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
     if (err instanceof ProblemError) problem = err;
     else if (err instanceof ZodError) problem = validationProblem(err);
     else if (err instanceof WorkflowNotFoundError) problem = new ProblemError(404, 'Not found', 'no such loan');
-    else if ((err as BodyParserError).type === 'entity.parse.failed')
+    else if (temporalUnreachable(err)) {
+      log.warn({ path: req.path }, 'Temporal unreachable');
+      problem = new ProblemError(503, 'Unavailable', 'could not reach Temporal; retry the request');
+    } else if ((err as BodyParserError).type === 'entity.parse.failed')
       problem = new ProblemError(400, 'Malformed JSON', 'the request body is not valid JSON');
     else if ((err as BodyParserError).type === 'entity.too.large')
       problem = new ProblemError(413, 'Request too large', 'the request body exceeds the size limit');
@@ -66,6 +90,11 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
       (err as BodyParserError).type === 'charset.unsupported'
     )
       problem = new ProblemError(415, 'Unsupported encoding', (err as Error).message);
+    else if (clientError(err))
+      // The request's own fault, found by Express or a library before any route ran: a path that
+      // is not valid percent-encoding, a body that does not decompress or that stopped short, a
+      // range beyond a file's end. They say so with a 4xx status (http-errors); not a 500.
+      problem = new ProblemError(err.status, STATUS_CODES[err.status] ?? 'Bad request', err.message);
     else {
       log.error({ err, path: req.path }, 'request failed');
       problem = new ProblemError(

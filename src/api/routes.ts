@@ -175,10 +175,25 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
   /** Reports a payment to its loan; the workflow counts each payment id once. */
   async function signalPayment(loanId: string, payment: Payment, kind: string) {
     const h = handle(loanId);
-    await onLoan(h, loanId, () => h.signal(paymentReceivedSignal, payment));
+    try {
+      await onLoan(h, loanId, () => h.signal(paymentReceivedSignal, payment));
+    } catch (err) {
+      // A payment the loan counted before it ended, delivered again (a processor that never saw our
+      // answer retries until it gets a 2xx), is the same payment: acknowledged, as while the loan ran.
+      if (!(err instanceof ProblemError && err.status === 409 && (await countedBeforeEnd(h, payment.paymentId))))
+        throw err;
+      d.log.info({ loanId, paymentId: payment.paymentId, via: kind }, 'payment repeated after the loan ended');
+      return { loanId, paymentId: payment.paymentId, accepted: true };
+    }
     d.metrics.signals.inc({ kind });
     d.log.info({ loanId, paymentId: payment.paymentId, via: kind }, 'payment signalled');
     return { loanId, paymentId: payment.paymentId, accepted: true };
+  }
+
+  /** Whether an ended loan's final state lists the payment (a loan that failed or was terminated has none). */
+  async function countedBeforeEnd(h: WorkflowHandle<typeof loanReminder>, paymentId: string): Promise<boolean> {
+    const final = await h.result().catch(() => undefined);
+    return !!final?.payments.some((p) => p.paymentId === paymentId);
   }
 
   async function startLoan(body: CreateLoan): Promise<{ code: 200 | 201; body: Record<string, unknown> }> {
@@ -331,11 +346,32 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           clauses.push(`${DUE_DATE.name} <= '${dayAgo}' AND ${LOAN_STATUS.name} IN ('active', 'paused')`);
         if (q.overdue === 'false')
           clauses.push(`(${DUE_DATE.name} > '${dayAgo}' OR ${LOAN_STATUS.name} NOT IN ('active', 'paused'))`);
-        const page = await d.client.workflowService.listWorkflowExecutions({
-          namespace: d.client.options.namespace,
-          query: clauses.join(' AND '),
-          pageSize: q.pageSize,
-          nextPageToken: q.pageToken ? Buffer.from(q.pageToken, 'base64url') : undefined,
+        const list = (nextPageToken: Uint8Array | undefined, pageSize: number) =>
+          d.client.workflowService.listWorkflowExecutions({
+            namespace: d.client.options.namespace,
+            query: clauses.join(' AND '),
+            pageSize,
+            nextPageToken,
+          });
+        const given = q.pageToken ? Buffer.from(q.pageToken, 'base64url') : undefined;
+        const page = await list(given, q.pageSize).catch(async (err: unknown) => {
+          // The token is opaque and comes back as the caller sends it. If Temporal refuses a call with
+          // it (servers differ in how: INVALID_ARGUMENT, or UNKNOWN on the dev server) but answers the
+          // same query without it, the token is not one it issued: the caller's error, not ours.
+          const refusedOnlyTheToken =
+            given !== undefined &&
+            (await list(undefined, 1).then(
+              () => true,
+              () => false,
+            ));
+          if (!refusedOnlyTheToken) throw err;
+          throw new ProblemError(
+            400,
+            'Invalid request',
+            'invalid pageToken',
+            [{ field: 'pageToken', message: 'not a page token this API returned' }],
+            'urn:loan-reminders:problem:validation',
+          );
         });
         const items = (page.executions ?? []).map((e) => {
           const sa = decodeTypedSearchAttributes(e.searchAttributes?.indexedFields);

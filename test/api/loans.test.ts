@@ -196,6 +196,22 @@ describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
     const big = { ...newLoan(), padding: 'x'.repeat(300_000) };
     expectProblem(await post('/v1/loans').send(big), 413);
   });
+
+  // Found by the fault suite's hostile-input test (test/faults/hostile-input.test.ts), which also
+  // covers a forged pageToken (400; slow here, as the client retries the server's answer to it).
+  it('answers a 4xx, never a 500, for a path it cannot decode or a corrupt compressed body', async () => {
+    expectProblem(await get('/v1/loans/%E0%A4%A'), 400);
+    expectProblem(await get('/v1/loans/%'), 400);
+    const loan = newLoan();
+    const corrupt = await post('/v1/loans')
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'gzip')
+      .send(JSON.stringify(loan));
+    expectProblem(corrupt, 400);
+    // And a body labelled in another charset than UTF-8 (UTF-7 would decode "+ACI-" as a quote).
+    expectProblem(await post('/v1/loans').set('content-type', 'application/json; charset=utf-7').send(loan), 415);
+    expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+  });
 });
 
 describe('POST /v1/loans/batch', () => {
