@@ -18,6 +18,7 @@ import { SqliteEventStore } from '../../src/store/event-store-sql';
 import { SendLedger, type SendRecord } from '../../src/store/send-ledger';
 import type { EventKind, LoanEvent } from '../../src/store/events';
 import { temporalCliPath } from '../../src/temporal/binaries';
+import { DEV_SERVER_SQLITE_PRAGMAS } from '../../src/temporal/dev-server';
 import { connectClient } from '../../src/temporal/client';
 import { devServerSearchAttributeArgs } from '../../src/temporal/search-attributes';
 import type { LoanStatus } from '../../src/workflows/loan-reminder';
@@ -160,7 +161,7 @@ export interface StackOptions {
   policies?: ReadonlyArray<{ id: string }>;
   /** The SMS provider's pace across workers (SMS_RATE_PER_SECOND). */
   smsPerSecond?: number;
-  /** `--sqlite-pragma` values for the dev server's file (default: the CLI's own settings). */
+  /** `--sqlite-pragma` values for the dev server's file (default: those `npm start` uses). */
   sqlitePragmas?: readonly string[];
 }
 
@@ -232,7 +233,7 @@ export class FaultStack {
         this.paths.temporalDb,
         '--log-level',
         'error',
-        ...(opts.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p]),
+        ...(opts.sqlitePragmas ?? DEV_SERVER_SQLITE_PRAGMAS).flatMap((p) => ['--sqlite-pragma', p]),
         ...devServerSearchAttributeArgs(),
       ],
       () => ({ PATH: process.env.PATH, HOME: process.env.HOME }),
