@@ -13,7 +13,8 @@ import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/pa
 import type { z } from 'zod';
 import { workflowIdForLoan, type Lender, type Payment } from '../domain/loan';
 import { isOptOutReply } from '../domain/replies';
-import { expandPolicy, forecast } from '../domain/schedule';
+import { expandPolicy, forecast, type PlannedPoint } from '../domain/schedule';
+import type { Policy } from '../domain/policy';
 import type { Logger } from '../log';
 import { DEFAULT_POLICY_ID, type PolicyRegistry } from '../policies/registry';
 import {
@@ -196,6 +197,21 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
     return !!final?.payments.some((p) => p.paymentId === paymentId);
   }
 
+  // A due-date policy's points depend only on the due date and the time zone, which many loans of a
+  // batch share: worked out once each (calendar arithmetic is the dearest part of a start).
+  const plans = new Map<string, PlannedPoint[]>();
+  function planOf(policy: Policy, dueDate: string, timezone: string, now: number): PlannedPoint[] {
+    if (policy.anchor !== 'due-date') return expandPolicy(policy, { dueDate, timezone, startedAt: now });
+    const key = `${policy.id}|${dueDate}|${timezone}`;
+    let plan = plans.get(key);
+    if (!plan) {
+      if (plans.size >= 10_000) plans.clear();
+      plan = expandPolicy(policy, { dueDate, timezone, startedAt: now });
+      plans.set(key, plan);
+    }
+    return plan;
+  }
+
   async function startLoan(body: CreateLoan): Promise<{ code: 200 | 201; body: Record<string, unknown> }> {
     const { policyId = DEFAULT_POLICY_ID, lender = d.lender, ...loan } = body;
     const policy = d.policies.get(policyId);
@@ -223,11 +239,11 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
       d.metrics.loansStarted.inc();
-      indexPhone();
+      await indexPhone();
       d.log.info({ loanId: loan.loanId, workflowId, policyId }, 'loan started');
       const now = Date.now();
       const tz = loan.borrower.timezone;
-      const plan = expandPolicy(policy, { dueDate: loan.dueDate, timezone: tz, startedAt: now });
+      const plan = planOf(policy, loan.dueDate, tz, now);
       return {
         code: 201,
         body: {
@@ -250,7 +266,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       if (existing.requestFingerprint !== requestFingerprint) {
         throw new ProblemError(409, 'Loan already exists', `loan ${loan.loanId} was started with a different body`);
       }
-      indexPhone(); // again, in case the first attempt stopped between the start and the index
+      await indexPhone(); // again, in case the first attempt stopped between the start and the index
       return { code: 200, body: loanView(existing) };
     }
   }
@@ -426,7 +442,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         const h = handle(loanId);
         if (change.borrower) {
           await onLoan(h, loanId, () => h.executeUpdate(changeContactUpdate, { args: [change.borrower!] }));
-          if (change.borrower.phone) d.sms?.phoneIndex?.set(loanId, change.borrower.phone);
+          if (change.borrower.phone) await d.sms?.phoneIndex?.set(loanId, change.borrower.phone);
           d.metrics.signals.inc({ kind: 'changeContact' });
         }
         if (change.dueDate !== undefined || change.amountDue !== undefined) {

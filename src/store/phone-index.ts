@@ -2,13 +2,14 @@
 // loan's phone is kept as an HMAC-SHA256 under a secret key (PHONE_INDEX_KEY), so the index file
 // alone reveals no phone number.
 import type Database from 'better-sqlite3';
-import { openSqlite } from './sqlite';
+import { GroupCommit, openSqlite } from './sqlite';
 import { createHmac } from 'node:crypto';
 
 export class PhoneIndex {
   private readonly db: Database.Database;
   private readonly upsert: Database.Statement<[string, string]>;
   private readonly byHash: Database.Statement<[string], { loan_id: string }>;
+  private readonly commits: GroupCommit;
 
   constructor(
     readonly path: string,
@@ -24,6 +25,7 @@ export class PhoneIndex {
       `INSERT INTO loan_phone (loan_id, phone_hash) VALUES (?, ?)
        ON CONFLICT (loan_id) DO UPDATE SET phone_hash = excluded.phone_hash`,
     );
+    this.commits = new GroupCommit(this.db);
     this.byHash = this.db.prepare(`SELECT loan_id FROM loan_phone WHERE phone_hash = ? ORDER BY loan_id`);
   }
 
@@ -33,9 +35,10 @@ export class PhoneIndex {
     return createHmac('sha256', this.key).update(digits).digest('hex');
   }
 
-  /** The loan's number, replacing any earlier one. */
-  set(loanId: string, phone: string): void {
-    this.upsert.run(loanId, this.hash(phone));
+  /** The loan's number, replacing any earlier one; loans started together share one commit. */
+  set(loanId: string, phone: string): Promise<void> {
+    const hash = this.hash(phone);
+    return this.commits.run(() => this.upsert.run(loanId, hash), { durable: false });
   }
 
   loansOf(phone: string): string[] {

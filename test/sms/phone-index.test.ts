@@ -4,15 +4,17 @@ import { PhoneIndex } from '../../src/store/phone-index';
 import { tempOutbox } from '../helpers/temporal';
 
 describe('the phone index', () => {
-  it('finds a loan by its number in any common spelling, follows a change of number, and stores no number', () => {
+  it('finds a loan by its number in any common spelling, follows a change of number, and stores no number', async () => {
     const path = tempOutbox().replace('outbox.jsonl', 'phones.sqlite');
     const index = new PhoneIndex(path, 'k'.repeat(32));
-    index.set('L-1', '+8613800138000');
-    index.set('L-2', '+8613800138000');
-    index.set('L-3', '+12025550100');
+    await Promise.all([
+      index.set('L-1', '+8613800138000'),
+      index.set('L-2', '+8613800138000'),
+      index.set('L-3', '+12025550100'),
+    ]);
     expect(index.loansOf('+86 138-0013-8000')).toEqual(['L-1', 'L-2']);
     expect(index.loansOf('008613800138000')).toEqual(['L-1', 'L-2']);
-    index.set('L-2', '+8613900139000');
+    await index.set('L-2', '+8613900139000');
     expect(index.loansOf('+8613800138000')).toEqual(['L-1']);
     expect(index.loansOf('+8613900139000')).toEqual(['L-2']);
     index.close();
