@@ -85,7 +85,8 @@ const schema = z
     TENCENT_PROTOCOL: z.enum(['https://', 'http://']).default('https://'),
     SMS_RATE_PER_SECOND: z.coerce.number().positive().max(10_000).default(20),
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
-    WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).optional(),
+    // Bounded, so sleeping loans are not held in memory: the SDK's default grows with the machine's memory.
+    WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).default(500),
     WORKER_WORKFLOW_TASK_SLOTS: z.coerce.number().int().min(2).max(10_000).optional(),
     WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
     WORKER_POLLERS: z.coerce.number().int().min(2).max(100).optional(),
