@@ -98,6 +98,21 @@ export const loanStatusQuery = defineQuery<LoanStatus>('loanStatus');
 
 export type LoanStatusName = 'active' | 'paused' | 'paid' | 'closed' | 'unresolved';
 export type PauseKind = 'dispute' | 'promise-to-pay' | 'hardship' | 'wrong-number' | 'undeliverable';
+export type Hold = { kind: PauseKind; since: string; until?: string };
+
+/**
+ * How holds on one loan stack: one only operations may lift (a dispute, hardship) outranks one a
+ * new number lifts (wrong number, undeliverable), which outranks a promise to pay, which lifts
+ * itself on its date. A new hold never ends another of a different rank; lifting one uncovers the
+ * next, and the loan texts only when none is left.
+ */
+const HOLD_RANK: Record<PauseKind, number> = {
+  dispute: 0,
+  hardship: 0,
+  'wrong-number': 1,
+  undeliverable: 1,
+  'promise-to-pay': 2,
+};
 
 export interface SentMessage {
   key: string;
@@ -130,7 +145,8 @@ export interface LoanStatus {
   optedOut: boolean;
   /** The number on file must not be texted (reported wrong, or undeliverable) until it changes. */
   numberBlocked: boolean;
-  pause: { kind: PauseKind; since: string; until?: string } | null;
+  /** The strongest hold in force (see HOLD_RANK), or none. */
+  pause: Hold | null;
   nextReminder: { stage: string; template: TemplateId; at: string; why: string[] } | null;
   /** When the loan stops waiting for payment after its last reminder. */
   horizon: string;
@@ -154,7 +170,7 @@ export interface LoanReminderInput {
   /** SHA-256 of the start request (see LoanStatus.requestFingerprint). */
   requestFingerprint?: string;
   /** State carried through continue-as-new; absent on a loan's first run. */
-  carried?: { state: LoanStatus; loan: Loan; doneKeys: string[]; opsSeq: number; eventSeq?: number };
+  carried?: { state: LoanStatus; loan: Loan; doneKeys: string[]; opsSeq: number; eventSeq?: number; holds?: Hold[] };
   /** Continue as new past this many history events even if the server has not suggested it. */
   continueAsNewAfterEvents?: number;
   /**
@@ -317,8 +333,23 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     s.handedOver.push({ kind, at: iso(Date.now()) });
     changed();
   };
+  // Every hold in force, strongest first, while more than one is; `s.pause` is the first. Undefined
+  // while at most one is (then `s.pause` alone says which).
+  let holds: Hold[] | undefined = input.carried?.holds;
   const pause = (kind: PauseKind, until?: number) => {
-    s.pause = { kind, since: iso(Date.now()), ...(until !== undefined ? { until: iso(until) } : {}) };
+    const hold: Hold = { kind, since: iso(Date.now()), ...(until !== undefined ? { until: iso(until) } : {}) };
+    const inForce = holds ?? (s.pause ? [s.pause] : []);
+    // Added after v4: a hold arriving on another used to replace it, so a promise to pay or a wrong
+    // number ended a dispute only operations may end, and reminders resumed without them. Asked
+    // only when two holds meet, so loans whose history never had two replay as they ran.
+    if (inForce.length && patched('stacked-holds')) {
+      holds = [...inForce.filter((h) => HOLD_RANK[h.kind] !== HOLD_RANK[kind]), hold].sort(
+        (a, b) => HOLD_RANK[a.kind] - HOLD_RANK[b.kind],
+      );
+      s.pause = holds[0];
+    } else {
+      s.pause = hold;
+    }
     if (s.status === 'active') s.status = 'paused';
     if (until === undefined) s.nextReminder = null; // re-planned at once by the loop; no stale answer meanwhile
     record('paused', { detail: { pause: kind, until: until !== undefined ? iso(until) : null } });
@@ -330,10 +361,24 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     if (s.status === 'paused') s.status = 'active';
     changed();
   };
+  /** Lifts the holds of these kinds; the strongest left, if any, holds the loan from now on. */
+  const lift = (kinds: readonly PauseKind[]) => {
+    if (!holds) {
+      if (s.pause && kinds.includes(s.pause.kind)) unpause();
+      return;
+    }
+    for (const h of holds) if (kinds.includes(h.kind)) record('resumed', { detail: { pause: h.kind } });
+    const rest = holds.filter((h) => !kinds.includes(h.kind));
+    holds = rest.length > 1 ? rest : undefined;
+    s.pause = rest[0] ?? null;
+    if (!s.pause && s.status === 'paused') s.status = 'active';
+    changed();
+  };
   const settleIfPaid = () => {
     if (s.outstanding === 0 && !finished()) {
       s.status = 'paid';
       s.pause = null;
+      holds = undefined;
       s.nextReminder = null;
       for (const p of s.promises) p.kept ??= true;
     }
@@ -439,7 +484,12 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   setHandler(
     resumeUpdate,
     (_request) => {
-      unpause();
+      // Operations end a dispute or hardship (a promise to pay under it holds on to its date); with
+      // neither, the promise itself.
+      // One hold alone is lifted whatever it is, as before holds stacked (so loans replay unchanged).
+      const ops = s.pause?.kind === 'dispute' || s.pause?.kind === 'hardship';
+      if (!holds) unpause();
+      else lift(ops ? ['dispute', 'hardship'] : ['promise-to-pay']);
       return { resumed: true as const };
     },
     {
@@ -462,7 +512,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       const changedFields = Object.keys(change).filter((k) => change[k as keyof ContactChange] !== undefined);
       if (change.phone && change.phone !== before.phone) {
         s.numberBlocked = false;
-        if (s.pause?.kind === 'wrong-number' || s.pause?.kind === 'undeliverable') unpause();
+        lift(['wrong-number', 'undeliverable']);
       }
       changed();
       return { changed: changedFields };
@@ -518,6 +568,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       s.status = 'closed';
       s.closedReason = reason;
       s.pause = null;
+      holds = undefined;
       s.nextReminder = null;
       changed();
       return { status: 'closed' as const };
@@ -621,7 +672,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         // Added after v1: a broken promise is worth a person's attention. Loans that were already
         // past this point when the change shipped replay without it.
         if (patched('handover-on-broken-promise')) handOver('promise-broken', { date: promise?.date ?? null });
-        unpause();
+        lift(['promise-to-pay']);
       }
     }
     const planned = s.nextReminder;
@@ -656,7 +707,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       await flushEvents(true);
       return continueAsNew<typeof loanReminder>({
         ...input,
-        carried: { state: s, loan, doneKeys: [...doneKeys], opsSeq, eventSeq },
+        carried: { state: s, loan, doneKeys: [...doneKeys], opsSeq, eventSeq, ...(holds ? { holds } : {}) },
       });
     }
 
@@ -694,7 +745,6 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
 
   async function sendThanks(): Promise<void> {
     const mayText = () => !s.optedOut && !s.numberBlocked;
-    const paid = totalPaid();
     // Never at night: wait for the window (again, if a provider outage outlasts it), and give up
     // if the borrower opts out meanwhile.
     for (let attempt = 0; attempt < 7 && mayText(); attempt++) {
@@ -708,7 +758,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         requestedAt: at,
         overdue: false,
       };
-      if ((await deliver(point, Date.now(), paid)) !== 'window-closed') return;
+      // The total repaid as it stands now: a payment may have come while it waited for the morning.
+      if ((await deliver(point, Date.now(), totalPaid())) !== 'window-closed') return;
     }
   }
 
