@@ -10,6 +10,7 @@ import { Duration } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOutbox } from '../../src/sms/outbox';
 import { loanReminder } from '../../src/workflows/loan-reminder';
+import { until } from '../helpers/stack';
 import { burstLoan, burstPolicy, devServerEnv, TEST_LENDER } from '../helpers/temporal';
 
 const ROOT = join(__dirname, '..', '..');
@@ -34,14 +35,6 @@ function startWorker(vars: NodeJS.ProcessEnv): ChildProcess {
   });
   children.push(child);
   return child;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('a worker killed mid-send', () => {

@@ -22,7 +22,7 @@ import { DEV_SERVER_SQLITE_PRAGMAS } from '../../src/temporal/dev-server';
 import { connectClient } from '../../src/temporal/client';
 import { devServerSearchAttributeArgs } from '../../src/temporal/search-attributes';
 import type { LoanStatus } from '../../src/workflows/loan-reminder';
-import { freePort, ROOT } from '../helpers/stack';
+import { freePort, ROOT, until } from '../helpers/stack';
 
 // ---- Child processes: every one tracked, so none outlives the test run ----
 
@@ -123,19 +123,7 @@ export class ManagedProcess {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls `check` until it returns true; throws naming what it waited for. */
-export async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  intervalMs = 200,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
+export { until };
 
 /** Runs `fn` over the items, at most `concurrency` at a time, results in order (as the batch route does). */
 export async function inPool<T, R>(

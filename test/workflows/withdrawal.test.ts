@@ -21,6 +21,7 @@ import {
   TEST_LENDER,
   workflowBundle,
 } from '../helpers/temporal';
+import { until } from '../helpers/stack';
 
 let env: TestWorkflowEnvironment;
 
@@ -44,14 +45,6 @@ class HeldProvider extends RecordingProvider {
     this.entered = true;
     await this.gate;
     return super.send(message);
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -91,9 +84,9 @@ describe('a send withdrawn after a worker took it', () => {
         taskQueue,
         args: [{ loan, lender: TEST_LENDER, policy: { ...burstPolicy('PT2S'), thankYou: false } }],
       });
-      await until('a worker to take the send', () => entered);
+      await until('a worker to take the send', () => entered, 30_000);
       await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 1000, paidAt: new Date().toISOString() });
-      await until('the loan to withdraw the send', () => cancelRequested(handle));
+      await until('the loan to withdraw the send', () => cancelRequested(handle), 30_000);
       release();
       const result = await handle.result();
       expect(result.status).toBe('paid');
@@ -118,9 +111,9 @@ describe('a send withdrawn after a worker took it', () => {
         taskQueue,
         args: [{ loan, lender: TEST_LENDER, policy: { ...burstPolicy('PT2S'), thankYou: false } }],
       });
-      await until('the provider to be called', () => sms.entered);
+      await until('the provider to be called', () => sms.entered, 30_000);
       await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 1000, paidAt: new Date().toISOString() });
-      await until('the loan to withdraw the send', () => cancelRequested(handle));
+      await until('the loan to withdraw the send', () => cancelRequested(handle), 30_000);
       sms.release(); // the provider takes it after all
       const result = await handle.result();
       expect(result.status).toBe('paid');
