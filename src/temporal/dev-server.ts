@@ -64,18 +64,9 @@ async function waitUntilServing(address: string, child: ChildProcess, timeoutMs:
   }
 }
 
-export async function startDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
-  for (const port of [opts.port, opts.uiPort]) {
-    if (await portInUse(port)) {
-      throw new Error(
-        `port ${port} is already in use (another Temporal server?). ` +
-          `Stop it, choose other ports with TEMPORAL_DEV_PORT / TEMPORAL_UI_PORT, ` +
-          `or set TEMPORAL_ADDRESS to use a server that is already running.`,
-      );
-    }
-  }
-  mkdirSync(dirname(opts.dbFile), { recursive: true });
-  const args = [
+/** The CLI's arguments for a dev server with these options (also for tests that run it themselves). */
+export function devServerArgs(opts: DevServerOptions): string[] {
+  return [
     'server',
     'start-dev',
     '--ip',
@@ -95,6 +86,20 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
     ...(opts.headless ? ['--headless'] : []),
     ...devServerSearchAttributeArgs(),
   ];
+}
+
+export async function startDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
+  for (const port of [opts.port, opts.uiPort]) {
+    if (await portInUse(port)) {
+      throw new Error(
+        `port ${port} is already in use (another Temporal server?). ` +
+          `Stop it, choose other ports with TEMPORAL_DEV_PORT / TEMPORAL_UI_PORT, ` +
+          `or set TEMPORAL_ADDRESS to use a server that is already running.`,
+      );
+    }
+  }
+  mkdirSync(dirname(opts.dbFile), { recursive: true });
+  const args = devServerArgs(opts);
   const child = spawn(temporalCliPath(), args, { detached: true, stdio: ['ignore', 'inherit', 'inherit'] });
   const killOnExit = () => child.exitCode === null && child.kill('SIGKILL');
   process.once('exit', killOnExit);

@@ -18,9 +18,8 @@ import { SqliteEventStore } from '../../src/store/event-store-sql';
 import { SendLedger, type SendRecord } from '../../src/store/send-ledger';
 import type { EventKind, LoanEvent } from '../../src/store/events';
 import { temporalCliPath } from '../../src/temporal/binaries';
-import { DEV_SERVER_SQLITE_PRAGMAS } from '../../src/temporal/dev-server';
+import { devServerArgs } from '../../src/temporal/dev-server';
 import { connectClient } from '../../src/temporal/client';
-import { devServerSearchAttributeArgs } from '../../src/temporal/search-attributes';
 import type { LoanStatus } from '../../src/workflows/loan-reminder';
 import { freePort, ROOT, until } from '../helpers/stack';
 
@@ -207,23 +206,15 @@ export class FaultStack {
     this.server = new ManagedProcess(
       'temporal dev server',
       temporalCliPath(),
-      () => [
-        'server',
-        'start-dev',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(this.ports.temporal),
-        '--ui-port',
-        String(this.ports.ui),
-        '--headless',
-        '--db-filename',
-        this.paths.temporalDb,
-        '--log-level',
-        'error',
-        ...(opts.sqlitePragmas ?? DEV_SERVER_SQLITE_PRAGMAS).flatMap((p) => ['--sqlite-pragma', p]),
-        ...devServerSearchAttributeArgs(),
-      ],
+      () =>
+        devServerArgs({
+          port: this.ports.temporal,
+          uiPort: this.ports.ui,
+          dbFile: this.paths.temporalDb,
+          namespace: 'default',
+          headless: true,
+          sqlitePragmas: opts.sqlitePragmas,
+        }),
       () => ({ PATH: process.env.PATH, HOME: process.env.HOME }),
     );
     const node = (entry: string) => () => ['--import', 'tsx', entry];

@@ -61,8 +61,13 @@ export interface HostileCtx {
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const JSON_TYPE = { 'content-type': 'application/json' };
 
+/** A body sent as JSON text exactly as given (malformed, or with keys a serialiser would drop). */
+function jsonTextSent(method: string, path: string, text: string, headers: Record<string, string> = {}): Sent {
+  return { method, path, headers: { ...JSON_TYPE, ...headers }, body: Buffer.from(text) };
+}
+
 function jsonSent(method: string, path: string, body: unknown, headers: Record<string, string> = {}): Sent {
-  return { method, path, headers: { ...JSON_TYPE, ...headers }, body: Buffer.from(JSON.stringify(body)) };
+  return jsonTextSent(method, path, JSON.stringify(body), headers);
 }
 
 /** Valid bodies: what each route would accept. */
@@ -279,12 +284,7 @@ function malformedJson(ctx: HostileCtx): fc.Arbitrary<Spec> {
         };
       }
       const r = route();
-      return {
-        method: r.method,
-        path: r.path,
-        headers: { ...JSON_TYPE, ...bearer(ctx.keys.writer) },
-        body: Buffer.from(text),
-      };
+      return jsonTextSent(r.method, r.path, text, bearer(ctx.keys.writer));
     },
   }));
 }
@@ -655,12 +655,7 @@ function unknownFields(ctx: HostileCtx): fc.Arbitrary<Spec> {
       const field = `${JSON.stringify(k)}:${JSON.stringify(v)}`;
       if (nested && nestIn) text = text.replace(`"${nestIn}":{`, `"${nestIn}":{${field},`);
       else text = `{${field},${text.slice(1)}`;
-      return {
-        method: r.method,
-        path: r.path,
-        headers: { ...JSON_TYPE, ...bearer(ctx.keys.writer) },
-        body: Buffer.from(text),
-      };
+      return jsonTextSent(r.method, r.path, text, bearer(ctx.keys.writer));
     },
   }));
 }
@@ -912,12 +907,7 @@ function wrongAuth(ctx: HostileCtx): fc.Arbitrary<Spec> {
       build: () => {
         if (write) {
           const r = route();
-          return {
-            method: r.method,
-            path: r.path,
-            headers: { ...JSON_TYPE, ...headers },
-            body: Buffer.from(JSON.stringify(r.body)),
-          };
+          return jsonSent(r.method, r.path, r.body, headers);
         }
         return method === 'POST' ? jsonSent(method, path, { payloads: [] }, headers) : { method, path, headers };
       },
