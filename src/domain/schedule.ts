@@ -76,7 +76,9 @@ export function horizonOf(policy: Policy, plan: PlannedPoint[], facts: PlanFacts
 
 export interface SentReminder {
   key: string;
+  /** When it went out (epoch ms): the caps count from here. */
   at: number;
+  /** Sent while the loan was overdue (see ScheduleState.overdueFrom; without it, of an overdue template). */
   overdue: boolean;
 }
 
@@ -87,6 +89,19 @@ export interface ScheduleState {
   sent: readonly SentReminder[];
   /** No reminder before this instant (a promise to pay and its grace period). */
   pausedUntil?: number;
+  /**
+   * When the loan falls overdue (see overdueFromMs): given, the loan's state at the moment a text
+   * goes out decides, not the template's. A cap scoped "overdue" applies to every text going out
+   * from then on and counts every text sent from then on, and a reminder meant for a loan not yet
+   * overdue (pre-due, due) is never sent from then on: the overdue point goes instead. Without it,
+   * a text counts as overdue by its template (policies anchored on the loan's start: demos, tests).
+   */
+  overdueFrom?: number;
+}
+
+/** The instant a loan falls overdue: the start of the day after its due date, in the borrower's zone. */
+export function overdueFromMs(dueDate: string, timezone: string): number {
+  return localInstantMs(addCalendar(dueDate, Duration.fromObject({ days: 1 }), timezone), '00:00', timezone);
 }
 
 export interface NextSend {
@@ -96,11 +111,23 @@ export interface NextSend {
   why: string[];
 }
 
+export type SkipReason = 'passed' | 'due-date-passed';
+export type SkippedPoint = PlannedPoint & { reason: SkipReason };
+
 export interface Decision {
-  /** Points whose time passed without them being sent, now too late or overtaken by a later one. */
-  skip: PlannedPoint[];
+  /**
+   * Points that will not be sent: their time passed (too late, or overtaken by a later one), or
+   * the due date had passed by the time they could go out (a pre-due or due text).
+   */
+  skip: SkippedPoint[];
   next: NextSend | null;
 }
+
+/** For people: why a point was skipped. */
+export const SKIP_REASONS: Record<SkipReason, string> = {
+  passed: 'its time passed while the loan could not be reminded',
+  'due-date-passed': 'the due date had passed by the time it could go out; the overdue reminder goes instead',
+};
 
 /**
  * The next reminder to send for a plan at `now`. A point whose time has passed is sent late only
@@ -117,25 +144,69 @@ export function decideNext(
   const open = plan.filter((p) => !state.done.has(p.key));
   const notBefore = Math.max(now, state.pausedUntil ?? 0);
   const past = open.filter((p) => p.requestedAt <= notBefore);
-  const skip = past.slice(0, -1);
+  const skip: SkippedPoint[] = past.slice(0, -1).map((p) => ({ ...p, reason: 'passed' }));
   let candidate: PlannedPoint | undefined = past[past.length - 1];
   if (candidate && notBefore - candidate.requestedAt > ms(policy.maxLateness)) {
-    skip.push(candidate);
+    skip.push({ ...candidate, reason: 'passed' });
     candidate = undefined;
   }
   candidate ??= open.find((p) => p.requestedAt > notBefore);
-  if (!candidate) return { skip, next: null };
-  return { skip, next: placeSend(policy, candidate, state, now, timezone) };
+  while (candidate) {
+    const next = placeSend(policy, candidate, state, now, timezone);
+    if (state.overdueFrom === undefined || candidate.overdue || next.at < state.overdueFrom) return { skip, next };
+    // A "due" text the day after: the loan is overdue by then, and its overdue point says so.
+    skip.push({ ...candidate, reason: 'due-date-passed' });
+    candidate = open[open.indexOf(candidate) + 1];
+  }
+  return { skip, next: null };
+}
+
+/** A stretch of a plan moved later: every point planned at or after `from` moves by `by` (ms). */
+export interface PlanShift {
+  from: number;
+  by: number;
+}
+
+/** The plan with its shifts applied, in the order they were made. */
+export function shiftPlan(plan: readonly PlannedPoint[], shifts: readonly PlanShift[]): PlannedPoint[] {
+  if (!shifts.length) return plan as PlannedPoint[];
+  return plan.map((p) => {
+    let t = p.requestedAt;
+    for (const s of shifts) if (t >= s.from) t += s.by;
+    return t === p.requestedAt ? p : { ...p, requestedAt: t };
+  });
+}
+
+/**
+ * The shift that restarts an overdue loan's cadence when it can be reminded again at `at` (a
+ * dispute or hardship resumed, a promise broken, a new number): the latest overdue reminder
+ * missed meanwhile is due at once (the window and caps still place it) and the points after it
+ * count on from there, so a pause never leaves a borrower weeks of silence after it, nor a burst
+ * (older missed points are skipped as before). None when nothing overdue was missed.
+ */
+export function cadenceRestart(
+  plan: readonly PlannedPoint[],
+  done: ReadonlySet<string>,
+  at: number,
+  overdueFrom: number,
+): PlanShift | undefined {
+  if (at < overdueFrom) return undefined;
+  const missed = plan.filter((p) => !done.has(p.key) && p.requestedAt < at);
+  const last = missed[missed.length - 1];
+  if (!last?.overdue) return undefined;
+  return { from: last.requestedAt, by: at - last.requestedAt };
 }
 
 /** Moves a point's requested instant to the first moment that respects the window, the caps and any pause. */
 export function placeSend(
   policy: Policy,
   point: PlannedPoint,
-  state: Pick<ScheduleState, 'sent' | 'pausedUntil'>,
+  state: Pick<ScheduleState, 'sent' | 'pausedUntil' | 'overdueFrom'>,
   now: number,
   timezone: string,
 ): NextSend {
+  // The loan's state when the text would go out, not its template, when the due date is known.
+  const overdueAt = (t: number) => (state.overdueFrom === undefined ? point.overdue : t >= state.overdueFrom);
   const why = [`planned for ${formatLocal(point.requestedAt, timezone)}`];
   let at = point.requestedAt;
   if (state.pausedUntil !== undefined && state.pausedUntil > at) {
@@ -149,7 +220,7 @@ export function placeSend(
   for (let i = 0; i < 1000; i++) {
     const before = at;
     for (const cap of policy.caps) {
-      if (cap.scope === 'overdue' && !point.overdue) continue;
+      if (cap.scope === 'overdue' && !overdueAt(at)) continue;
       const counted = state.sent
         .filter((s) => (cap.scope === 'any' || s.overdue) && s.at > at - ms(cap.per))
         .map((s) => s.at)
@@ -179,15 +250,26 @@ export interface ForecastItem {
   at: number;
 }
 
-/** The reminders a loan will get if nothing happens to it: each placed after the ones before it. */
-export function forecast(policy: Policy, plan: readonly PlannedPoint[], now: number, timezone: string): ForecastItem[] {
+/**
+ * The reminders a loan will get if nothing happens to it: each placed after the ones before it.
+ * With `skipped`, the points that will not be sent are added to it, with why.
+ */
+export function forecast(
+  policy: Policy,
+  plan: readonly PlannedPoint[],
+  now: number,
+  timezone: string,
+  overdueFrom?: number,
+  skipped?: SkippedPoint[],
+): ForecastItem[] {
   const done = new Set<string>();
   const sent: SentReminder[] = [];
   const items: ForecastItem[] = [];
   let clock = now;
   for (let guard = 0; guard <= plan.length; guard++) {
-    const { skip, next } = decideNext(policy, plan, { done, sent }, clock, timezone);
+    const { skip, next } = decideNext(policy, plan, { done, sent, overdueFrom }, clock, timezone);
     for (const p of skip) done.add(p.key);
+    skipped?.push(...skip);
     if (!next) break;
     items.push({
       stage: next.point.stage,
@@ -197,7 +279,8 @@ export function forecast(policy: Policy, plan: readonly PlannedPoint[], now: num
       at: next.at,
     });
     done.add(next.point.key);
-    sent.push({ key: next.point.key, at: next.at, overdue: next.point.overdue });
+    const overdue = overdueFrom === undefined ? next.point.overdue : next.at >= overdueFrom;
+    sent.push({ key: next.point.key, at: next.at, overdue });
     clock = next.at;
   }
   return items;

@@ -3,7 +3,17 @@ import { DateTime, Duration } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { isInWindow, nextWindowOpening } from '../../src/domain/calendar';
 import { parsePolicy, type Policy } from '../../src/domain/policy-schema';
-import { decideNext, expandPolicy, forecast, placeSend, type SentReminder } from '../../src/domain/schedule';
+import {
+  cadenceRestart,
+  decideNext,
+  expandPolicy,
+  forecast,
+  overdueFromMs,
+  placeSend,
+  shiftPlan,
+  type SentReminder,
+  type SkippedPoint,
+} from '../../src/domain/schedule';
 import { DEFAULT_POLICY } from '../helpers/temporal';
 
 const SHANGHAI = 'Asia/Shanghai';
@@ -90,6 +100,81 @@ describe('decideNext', () => {
     );
     expect(next?.point.stage).toBe('pre-due');
     expect(next!.at).toBe(pausedUntil);
+  });
+});
+
+describe('the loan’s state when a text goes out (due 2024-10-30, Shanghai)', () => {
+  const plan = expandPolicy(DEFAULT_POLICY, { dueDate: '2024-10-30', timezone: SHANGHAI, startedAt: 0 });
+  const overdueFrom = overdueFromMs('2024-10-30', SHANGHAI);
+  const none = { done: new Set<string>(), sent: [] as SentReminder[], overdueFrom };
+
+  it('a loan falls overdue at local midnight after its due date', () => {
+    expect(utc(overdueFrom)).toBe('2024-10-30T16:00:00.000Z');
+    // Kathmandu is +05:45: its midnight is not on a UTC quarter-hour grid of whole hours.
+    expect(utc(overdueFromMs('2024-10-30', 'Asia/Kathmandu'))).toBe('2024-10-30T18:15:00.000Z');
+  });
+
+  it('never sends the due text once the due date has passed: a loan handed over that night gets the overdue one', () => {
+    const now = Date.parse('2024-10-30T15:00:00Z'); // 23:00 on the due date: the window is shut
+    const { next, skip } = decideNext(DEFAULT_POLICY, plan, none, now, SHANGHAI);
+    expect(skip.map((p) => [p.stage, p.reason])).toEqual([
+      ['pre-due', 'passed'],
+      ['due', 'due-date-passed'],
+    ]);
+    expect(next?.point.stage).toBe('overdue');
+    expect(utc(next!.at)).toBe('2024-10-31T02:00:00.000Z'); // 10:00 the next day, its own time
+    // Without the due date known (the old rule), the due text went out at 08:00 the day after.
+    const old = decideNext(DEFAULT_POLICY, plan, { ...none, overdueFrom: undefined }, now, SHANGHAI);
+    expect([old.next?.point.stage, utc(old.next!.at)]).toEqual(['due', '2024-10-31T00:00:00.000Z']);
+  });
+
+  it('a loan handed over the morning after its due date gets one text that day, then weekly', () => {
+    const now = Date.parse('2024-10-31T00:30:00Z'); // 08:30 the day after
+    const skipped: SkippedPoint[] = [];
+    const items = forecast(DEFAULT_POLICY, plan, now, SHANGHAI, overdueFrom, skipped);
+    expect(skipped.map((p) => [p.stage, p.reason])).toEqual([
+      ['pre-due', 'passed'],
+      ['due', 'due-date-passed'],
+    ]);
+    expect(items.map((i) => [i.stage, utc(i.at)])).toEqual([
+      ['overdue', '2024-10-31T02:00:00.000Z'],
+      ['overdue-weekly', '2024-11-07T02:00:00.000Z'],
+      ['overdue-weekly', '2024-11-14T02:00:00.000Z'],
+      ['overdue-weekly', '2024-11-21T02:00:00.000Z'],
+      ['final-notice', '2024-11-28T02:00:00.000Z'],
+    ]);
+  });
+
+  it('an overdue cap counts every text sent while overdue, whatever its template, from when it went out', () => {
+    // A due text that a provider outage held back until 08:30 the day after went out while overdue.
+    const sent = [{ key: 'due', at: Date.parse('2024-10-31T00:30:00Z'), overdue: true }];
+    const done = new Set(plan.slice(0, 2).map((p) => p.key));
+    const { next } = decideNext(DEFAULT_POLICY, plan, { done, sent, overdueFrom }, sent[0].at, SHANGHAI);
+    expect(next?.point.stage).toBe('overdue');
+    expect(utc(next!.at)).toBe('2024-11-07T00:30:00.000Z'); // 7 days after it, not 2 hours
+    expect(next!.why.join(' ')).toMatch(/cap of 1 per P7D while overdue/);
+  });
+
+  it('after a pause on an overdue loan the cadence restarts from its end: one text at once, then weekly', () => {
+    // Overdue text sent 10-31; a dispute from 11-05 to 11-11 15:00 missed the weekly point of 11-07.
+    const done = new Set(plan.slice(0, 3).map((p) => p.key));
+    const sent = [{ key: plan[2].key, at: plan[2].requestedAt, overdue: true }];
+    const resumedAt = Date.parse('2024-11-11T07:00:00Z');
+    const shift = cadenceRestart(plan, done, resumedAt, overdueFrom)!;
+    expect(shift).toEqual({ from: plan[3].requestedAt, by: resumedAt - plan[3].requestedAt });
+    const shifted = shiftPlan(plan, [shift]);
+    const items = forecast(DEFAULT_POLICY, shifted.slice(3), resumedAt, SHANGHAI, overdueFrom);
+    expect(items.map((i) => [i.stage, utc(i.at)])).toEqual([
+      ['overdue-weekly', '2024-11-11T07:00:00.000Z'],
+      ['overdue-weekly', '2024-11-18T07:00:00.000Z'],
+      ['overdue-weekly', '2024-11-25T07:00:00.000Z'],
+      ['final-notice', '2024-12-02T07:00:00.000Z'],
+    ]);
+    const { next } = decideNext(DEFAULT_POLICY, shifted, { done, sent, overdueFrom }, resumedAt, SHANGHAI);
+    expect(next?.point.key).toBe(plan[3].key); // the missed point, not stale: its key is kept
+    // Nothing missed, or not yet overdue: nothing moves.
+    expect(cadenceRestart(plan, done, Date.parse('2024-11-02T07:00:00Z'), overdueFrom)).toBeUndefined();
+    expect(cadenceRestart(plan, new Set(), Date.parse('2024-10-30T07:00:00Z'), overdueFrom)).toBeUndefined();
   });
 });
 
@@ -230,6 +315,35 @@ describe('schedule properties (1,000 random policies, zones with DST, due dates)
           ),
         ).toBe(true);
       }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('with the due date known, no pre-due or due text goes out once overdue, and caps hold by the loan’s state at each send', () => {
+    fc.assert(
+      fc.property(
+        arbPolicy,
+        fc.constantFrom(...ZONES),
+        arbDue,
+        fc.integer({ min: -40 * 24 * 60, max: 5 * 24 * 60 }),
+        (policy, zone, dueDate, startMin) => {
+          const overdueFrom = overdueFromMs(dueDate, zone);
+          const startedAt = overdueFrom + startMin * 60_000;
+          const plan = expandPolicy(policy, { dueDate, timezone: zone, startedAt });
+          const items = forecast(policy, plan, startedAt, zone, overdueFrom);
+          const overdueTemplate = new Map(plan.map((p) => [p.key, p.overdue]));
+          for (const item of items) {
+            expect(insideWindow(item.at, policy, zone)).toBe(true);
+            if (!overdueTemplate.get(item.key)) expect(item.at).toBeLessThan(overdueFrom);
+          }
+          expect(
+            capsHold(
+              policy,
+              items.map((it) => ({ at: it.at, overdue: it.at >= overdueFrom })),
+            ),
+          ).toBe(true);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
