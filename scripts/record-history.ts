@@ -1,6 +1,6 @@
-// Records the history of a loan's whole life (reminders, a partial payment, a harsh rating, a
-// broken promise, a dispute, payment in full, thank-you) on the time-skipping server, as a replay
-// fixture. Run it when releasing a workflow version: `npm run record-history -- v2`.
+// Records the history of a loan's whole life (reminders, a partial payment and a conflicting
+// report of it, a harsh rating, a broken promise, a dispute with a promise under it, a reply that
+// may mean stop, payment in full, thank-you) on the time-skipping server, as a replay fixture. Run it when releasing a workflow version: `npm run record-history -- v2`.
 // The replay test then proves later code can still run loans started by that version.
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -69,15 +69,24 @@ async function main(): Promise<void> {
         amount: 100000,
         paidAt: new Date().toISOString(),
       });
+      // The same payment id with another amount: not counted, handed to operations.
+      await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 1, paidAt: new Date().toISOString() });
       const first = (await handle.query(loanStatusQuery)).messagesSent[0];
       await handle.signal(borrowerAnswerSignal, { kind: 'rating', messageKey: first.key, clarity: 4, tone: 2 });
       await skipTo(at(0, 12));
       await handle.executeUpdate(promiseToPayUpdate, { args: [{ date: localDate(at(2, 12), TZ, 0) }] });
-      await skipTo(at(4, 12)); // the promise (day 2, plus a day's grace) is broken
+      await skipTo(at(4, 12)); // the promise (day 2, plus a day's grace) is broken; the cadence restarts
       await handle.signal(borrowerAnswerSignal, { kind: 'dispute', reason: 'amount' });
+      await skipTo(at(5, 12));
+      // A promise under the dispute: the holds stack, and the promise outlives the dispute.
+      await handle.executeUpdate(promiseToPayUpdate, { args: [{ date: localDate(at(7, 12), TZ, 0) }] });
       await skipTo(at(6, 12));
       await handle.executeUpdate(resumeUpdate, { args: [{}] });
       await skipTo(at(9, 12));
+      await handle.signal(borrowerAnswerSignal, { kind: 'unclear-reply', note: 'enough' });
+      await skipTo(at(10, 12));
+      await handle.executeUpdate(resumeUpdate, { args: [{}] });
+      await skipTo(at(12, 12));
       await handle.signal(paymentReceivedSignal, {
         paymentId: 'P-2',
         amount: 400000,

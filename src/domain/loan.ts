@@ -42,6 +42,14 @@ export interface Payment {
   paidAt: string;
 }
 
+/**
+ * Whether two reports with one payment id are the same payment (a webhook's retry): the same amount
+ * at the same instant. Anything else under that id is a conflict a person must look at.
+ */
+export function samePayment(a: Payment, b: Payment): boolean {
+  return a.paymentId === b.paymentId && a.amount === b.amount && Date.parse(a.paidAt) === Date.parse(b.paidAt);
+}
+
 /** A phone number in E.164 form: +, country code, subscriber number; 8 to 15 digits. */
 export const E164 = /^\+[1-9]\d{6,14}$/;
 

@@ -31,9 +31,27 @@ import {
   nextWindowOpening,
   windowClosesAfter,
 } from '../domain/calendar';
-import { isE164, SUPPORTED_LOCALES, type Lender, type Loan, type Locale, type Payment } from '../domain/loan';
+import {
+  isE164,
+  samePayment,
+  SUPPORTED_LOCALES,
+  type Lender,
+  type Loan,
+  type Locale,
+  type Payment,
+} from '../domain/loan';
 import { OVERDUE_TEMPLATES, type Policy, type TemplateId } from '../domain/policy';
-import { decideNext, expandPolicy, horizonOf, type PlannedPoint } from '../domain/schedule';
+import {
+  cadenceRestart,
+  decideNext,
+  expandPolicy,
+  horizonOf,
+  overdueFromMs,
+  shiftPlan,
+  SKIP_REASONS,
+  type PlanShift,
+  type PlannedPoint,
+} from '../domain/schedule';
 import { renderMessage } from '../domain/templates';
 import { abVariant, HARSH_TONE_AT_MOST, type Variant } from '../domain/variants';
 import { deliveredEventOf, type EventDetail, type EventKind, type LoanEvent } from '../store/events';
@@ -56,6 +74,8 @@ export type BorrowerAnswer =
   | { kind: 'hardship'; answerId?: string; at?: string; note?: string }
   | { kind: 'callback'; answerId?: string; at?: string; note?: string }
   | { kind: 'wrong-number'; answerId?: string; at?: string }
+  /** A reply that may mean "stop" but not clearly: no text until operations have read it. */
+  | { kind: 'unclear-reply'; answerId?: string; at?: string; note?: string }
   | { kind: 'rating'; answerId?: string; at?: string; messageKey: string; clarity: number; tone: number };
 
 export interface PromiseToPay {
@@ -97,7 +117,9 @@ export const loanStatusQuery = defineQuery<LoanStatus>('loanStatus');
 // ---- State ----
 
 export type LoanStatusName = 'active' | 'paused' | 'paid' | 'closed' | 'unresolved';
-export type PauseKind = 'dispute' | 'promise-to-pay' | 'hardship' | 'wrong-number' | 'undeliverable';
+export type PauseKind = 'dispute' | 'promise-to-pay' | 'hardship' | 'review' | 'wrong-number' | 'undeliverable';
+/** Holds only operations lift (the resume update). */
+const OPERATIONS_HOLDS: readonly PauseKind[] = ['dispute', 'hardship', 'review'];
 export type Hold = { kind: PauseKind; since: string; until?: string };
 
 /**
@@ -109,6 +131,7 @@ export type Hold = { kind: PauseKind; since: string; until?: string };
 const HOLD_RANK: Record<PauseKind, number> = {
   dispute: 0,
   hardship: 0,
+  review: 0,
   'wrong-number': 1,
   undeliverable: 1,
   'promise-to-pay': 2,
@@ -123,6 +146,8 @@ export interface SentMessage {
   requestedAt: string;
   scheduledFor: string;
   sentAt: string;
+  /** When the loan heard the provider had taken it (server time): the caps count from here. */
+  recordedAt?: string;
   segments: number;
   encoding: 'GSM-7' | 'UCS-2';
 }
@@ -154,6 +179,8 @@ export interface LoanStatus {
   skipped: Array<{ key: string; stage: string; reason: string }>;
   failed: Array<{ key: string; stage: string; reason: string; at: string }>;
   payments: Payment[];
+  /** Reports under a known payment id with another amount or time: not counted, handed to operations. */
+  conflictingPayments?: Payment[];
   answers: Array<BorrowerAnswer & { receivedAt: string }>;
   promises: Array<{ date: string; madeAt: string; kept?: boolean }>;
   handedOver: Array<{ kind: string; at: string }>;
@@ -170,7 +197,15 @@ export interface LoanReminderInput {
   /** SHA-256 of the start request (see LoanStatus.requestFingerprint). */
   requestFingerprint?: string;
   /** State carried through continue-as-new; absent on a loan's first run. */
-  carried?: { state: LoanStatus; loan: Loan; doneKeys: string[]; opsSeq: number; eventSeq?: number; holds?: Hold[] };
+  carried?: {
+    state: LoanStatus;
+    loan: Loan;
+    doneKeys: string[];
+    opsSeq: number;
+    eventSeq?: number;
+    holds?: Hold[];
+    cadence?: Cadence;
+  };
   /** Continue as new past this many history events even if the server has not suggested it. */
   continueAsNewAfterEvents?: number;
   /**
@@ -178,6 +213,18 @@ export interface LoanReminderInput {
    * them, such as the time-skipping test server.
    */
   publishSearchAttributes?: boolean;
+}
+
+/** How the plan has moved: shifts made when an overdue loan could be reminded again after a pause. */
+interface Cadence {
+  shifts: PlanShift[];
+  /** Since when the loan could not be reminded (a hold, a blocked number), while it cannot. */
+  blockedSince?: number;
+}
+
+/** A refused change, naming the field the API reports it under. */
+function refuse(field: string, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'ChangeRefused', message, details: [{ field }], nonRetryable: true });
 }
 
 const SMS_SEND_OPTIONS: ActivityOptions = {
@@ -246,6 +293,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   // Added after v2: loans already running when it shipped replay without recording events.
   const recording = patched('event-store');
   let eventSeq = input.carried?.eventSeq ?? 0;
+  const cadence: Cadence = input.carried?.cadence ?? { shifts: [] };
   const s: LoanStatus = input.carried?.state ?? {
     loanId: loan.loanId,
     policyId: policy.id,
@@ -387,7 +435,22 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   // ---- Handlers, all registered before the first await ----
 
   setHandler(paymentReceivedSignal, (payment) => {
-    if (s.payments.some((p) => p.paymentId === payment.paymentId)) return; // a webhook's retry
+    const known = s.payments.find((p) => p.paymentId === payment.paymentId);
+    if (known) {
+      // A webhook's retry counts once. The same id with another amount or time is not a retry: the
+      // API refuses it when it can tell, and one that reaches the loan all the same (a race, the
+      // loan unreadable then) is kept aside for a person, never silently dropped. Added after v4.
+      const conflicting = s.conflictingPayments ?? [];
+      if (
+        !samePayment(known, payment) &&
+        !conflicting.some((p) => samePayment(p, payment)) &&
+        patched('payment-conflict')
+      ) {
+        s.conflictingPayments = [...conflicting, payment];
+        handOver('payment-conflict', { paymentId: payment.paymentId });
+      }
+      return;
+    }
     s.payments.push(payment);
     const left = s.outstanding - payment.amount;
     s.outstanding = Math.max(0, left);
@@ -452,6 +515,10 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         if (!finished()) pause('wrong-number');
         handOver('wrong-number');
         break;
+      case 'unclear-reply':
+        if (!finished()) pause('review');
+        handOver('unclear-reply', { note: answer.note ?? null });
+        break;
       case 'rating':
         if (policy.gentleAfterHarshRating && answer.tone <= HARSH_TONE_AT_MOST) s.variant = 'gentle';
         break;
@@ -487,9 +554,9 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       // Operations end a dispute or hardship (a promise to pay under it holds on to its date); with
       // neither, the promise itself.
       // One hold alone is lifted whatever it is, as before holds stacked (so loans replay unchanged).
-      const ops = s.pause?.kind === 'dispute' || s.pause?.kind === 'hardship';
+      const ops = s.pause !== null && OPERATIONS_HOLDS.includes(s.pause.kind);
       if (!holds) unpause();
-      else lift(ops ? ['dispute', 'hardship'] : ['promise-to-pay']);
+      else lift(ops ? OPERATIONS_HOLDS : ['promise-to-pay']);
       return { resumed: true as const };
     },
     {
@@ -542,7 +609,10 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         s.outstanding = Math.max(0, change.amountDue - paid);
         s.overpaid = Math.max(0, paid - change.amountDue);
       }
-      if (change.dueDate !== undefined) s.dueDate = change.dueDate;
+      if (change.dueDate !== undefined && change.dueDate !== s.dueDate) {
+        s.dueDate = change.dueDate;
+        cadence.shifts = []; // a new due date is a new plan: earlier restarts do not apply to it
+      }
       loan = { ...loan, amountDue: s.amountDue, dueDate: s.dueDate };
       settleIfPaid();
       changed();
@@ -553,7 +623,16 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         if (finished()) throw new Error(`the loan is ${s.status}`);
         if (change.dueDate === undefined && change.amountDue === undefined) throw new Error('nothing to change');
         if (change.dueDate !== undefined) {
-          if (!isCalendarDate(change.dueDate)) throw new Error('dueDate must be a real date YYYY-MM-DD');
+          if (!isCalendarDate(change.dueDate)) throw refuse('dueDate', 'dueDate must be a real date YYYY-MM-DD');
+          // A due date so far back that the loan's last reminder and its listening for payment are
+          // over would end the loan at once: refused, the loan goes on as it was.
+          const terms = { dueDate: change.dueDate, timezone: s.timezone, startedAt: Date.parse(s.startedAt) };
+          const horizon = horizonOf(policy, expandPolicy(policy, terms), terms);
+          if (horizon <= Date.now())
+            throw refuse(
+              'dueDate',
+              `dueDate ${change.dueDate} is too far in the past: this loan's reminders and its listening for payment would have ended on ${iso(horizon)}`,
+            );
         }
         if (change.amountDue !== undefined && (!Number.isSafeInteger(change.amountDue) || change.amountDue <= 0)) {
           throw new Error('amountDue must be a positive integer in minor units');
@@ -632,13 +711,25 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   // due date or time zone): the loop runs on every signal, and calendar arithmetic is its dearest part.
   let planMemo: { key: string; plan: PlannedPoint[]; horizon: number } | undefined;
   const planOf = () => {
-    const key = `${s.dueDate}|${s.timezone}|${s.startedAt}`;
+    const key = `${s.dueDate}|${s.timezone}|${s.startedAt}|${cadence.shifts.length}`;
     if (planMemo?.key !== key) {
       const terms = { dueDate: s.dueDate, timezone: s.timezone, startedAt: Date.parse(s.startedAt) };
-      const plan = expandPolicy(policy, terms);
+      const plan = shiftPlan(expandPolicy(policy, terms), cadence.shifts);
       planMemo = { key, plan, horizon: horizonOf(policy, plan, terms) };
     }
     return planMemo;
+  };
+
+  /** A promise to pay whose date and grace have passed unpaid: the schedule resumes. */
+  const breakPromiseIfDue = (now: number) => {
+    const pausedUntil = s.pause?.until ? Date.parse(s.pause.until) : undefined;
+    if (s.pause?.kind !== 'promise-to-pay' || pausedUntil === undefined || now < pausedUntil) return;
+    const promise = s.promises[s.promises.length - 1];
+    if (promise) promise.kept = false;
+    // Added after v1: a broken promise is worth a person's attention. Loans that were already
+    // past this point when the change shipped replay without it.
+    if (patched('handover-on-broken-promise')) handOver('promise-broken', { date: promise?.date ?? null });
+    lift(['promise-to-pay']);
   };
 
   const canText = () => !s.optedOut && !s.numberBlocked && (s.pause === null || s.pause.kind === 'promise-to-pay');
@@ -649,31 +740,56 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     await flushOps();
     if (finished()) break;
 
+    const now = Date.now();
+    // Added after v4: the caps count from when texts went out and by the loan's state then (overdue
+    // or not), a pre-due or due text never goes out once the due date has passed, and an overdue
+    // loan that can be reminded again after a pause restarts its cadence from the pause's end
+    // (src/domain/schedule.ts). Loans replay what they did before it as they did it.
+    const rules = patched('send-time-rules');
+    const overdueFrom = rules && policy.anchor === 'due-date' ? overdueFromMs(s.dueDate, s.timezone) : undefined;
+    if (rules) {
+      if (canText()) breakPromiseIfDue(now); // first: the restart below counts from the promise's end
+      const blocked = !canText() || (s.pause?.until !== undefined && Date.parse(s.pause.until) > now);
+      if (blocked) cadence.blockedSince ??= now;
+      else if (cadence.blockedSince !== undefined) {
+        cadence.blockedSince = undefined;
+        const shift = overdueFrom === undefined ? undefined : cadenceRestart(planOf().plan, doneKeys, now, overdueFrom);
+        if (shift) cadence.shifts = [...cadence.shifts, shift];
+      }
+    }
     const { plan, horizon } = planOf();
     s.horizon = iso(horizon);
-    const now = Date.now();
 
     let next: { point: PlannedPoint; at: number; why: string[] } | null = null;
+    // While a promise holds the loan, the reminder after it is shown but neither sent nor allowed to
+    // skip what it passes: the promise's end re-plans (and restarts the cadence) first.
+    let promiseHeld = false;
     if (canText()) {
       const pausedUntil = s.pause?.until ? Date.parse(s.pause.until) : undefined;
+      promiseHeld = rules && pausedUntil !== undefined && pausedUntil > now;
+      const restartAtEnd =
+        promiseHeld && overdueFrom !== undefined
+          ? cadenceRestart(plan, doneKeys, pausedUntil!, overdueFrom)
+          : undefined;
+      const planned = restartAtEnd ? shiftPlan(plan, [restartAtEnd]) : plan;
       const sent = s.messagesSent
         .filter((m) => m.template !== 'thank-you')
-        .map((m) => ({ key: m.key, at: Date.parse(m.scheduledFor), overdue: OVERDUE_TEMPLATES.has(m.template) }));
-      const decision = decideNext(policy, plan, { done: doneKeys, sent, pausedUntil }, now, s.timezone);
-      for (const p of decision.skip) {
+        .map((m) => {
+          if (!rules) return { key: m.key, at: Date.parse(m.scheduledFor), overdue: OVERDUE_TEMPLATES.has(m.template) };
+          const at = Math.max(Date.parse(m.scheduledFor), m.recordedAt ? Date.parse(m.recordedAt) : 0);
+          return {
+            key: m.key,
+            at,
+            overdue: overdueFrom === undefined ? OVERDUE_TEMPLATES.has(m.template) : at >= overdueFrom,
+          };
+        });
+      const decision = decideNext(policy, planned, { done: doneKeys, sent, pausedUntil, overdueFrom }, now, s.timezone);
+      for (const p of promiseHeld ? [] : decision.skip) {
         doneKeys.add(p.key);
-        s.skipped.push({ key: p.key, stage: p.stage, reason: 'its time passed while the loan could not be reminded' });
+        s.skipped.push({ key: p.key, stage: p.stage, reason: SKIP_REASONS[p.reason] });
       }
       next = decision.next;
-      if (s.pause?.kind === 'promise-to-pay' && pausedUntil !== undefined && now >= pausedUntil) {
-        // The promise's date and grace have passed unpaid: the schedule resumes.
-        const promise = s.promises[s.promises.length - 1];
-        if (promise) promise.kept = false;
-        // Added after v1: a broken promise is worth a person's attention. Loans that were already
-        // past this point when the change shipped replay without it.
-        if (patched('handover-on-broken-promise')) handOver('promise-broken', { date: promise?.date ?? null });
-        lift(['promise-to-pay']);
-      }
+      if (!rules) breakPromiseIfDue(now);
     }
     const planned = s.nextReminder;
     s.nextReminder = next
@@ -707,7 +823,15 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       await flushEvents(true);
       return continueAsNew<typeof loanReminder>({
         ...input,
-        carried: { state: s, loan, doneKeys: [...doneKeys], opsSeq, eventSeq, ...(holds ? { holds } : {}) },
+        carried: {
+          state: s,
+          loan,
+          doneKeys: [...doneKeys],
+          opsSeq,
+          eventSeq,
+          ...(holds ? { holds } : {}),
+          ...(cadence.shifts.length || cadence.blockedSince !== undefined ? { cadence } : {}),
+        },
       });
     }
 
@@ -726,7 +850,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       continue;
     }
     const woke = await condition(somethingChanged, Math.max(1, wakeAt - now));
-    if (woke || !next || Date.now() < next.at) continue;
+    if (woke || !next || promiseHeld || Date.now() < next.at) continue;
     // The reminder's time has come and nothing changed since it was planned.
     if (finished() || !canText()) continue;
     await sendReminder(next.point, next.at);
@@ -846,6 +970,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         requestedAt: iso(point.requestedAt),
         scheduledFor: iso(at),
         sentAt: receipt.sentAt,
+        recordedAt: iso(Date.now()),
         segments: message.segments,
         encoding: message.encoding,
       });

@@ -368,11 +368,15 @@ describe("the borrower's answers", () => {
       expect(status.promises).toEqual([expect.objectContaining({ date: promised, kept: false })]);
       expect(status.status).toBe('active');
       expect(opsKinds(ops)).toEqual(['promise-broken']);
-      // The overdue point (day 1) fell inside the pause and is now more than 3 days stale: skipped;
-      // the schedule goes on with the weekly point of day 8.
-      expect(status.skipped.map((x) => x.stage)).toEqual(['pre-due', 'overdue']);
-      await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 8), { zone: TZ }).set({ hour: 12 }).toMillis());
-      expect(sentAt(sms)).toEqual([`due ${loan.dueDate} 10:00`, `overdue-weekly ${plusDays(loan.dueDate, 8)} 10:00`]);
+      // The overdue point (day 1) fell inside the pause: the overdue cadence restarts from the
+      // promise's end (one text at once, then weekly), not from its old date.
+      expect(status.skipped.map((x) => x.stage)).toEqual(['pre-due']);
+      await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 13), { zone: TZ }).set({ hour: 12 }).toMillis());
+      expect(sentAt(sms)).toEqual([
+        `due ${loan.dueDate} 10:00`,
+        `overdue ${plusDays(promised, 1)} 10:00`,
+        `overdue-weekly ${plusDays(promised, 8)} 10:00`,
+      ]);
       await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
     });
   });
@@ -467,7 +471,8 @@ describe('sending window and caps', () => {
       sendTime: '20:00',
       points: [
         { stage: 'due', offset: 'P0D', template: 'due' },
-        { stage: 'due-late', offset: 'PT2H', template: 'due' }, // 22:00: outside the window
+        // 22:00: outside the window (an overdue text: by the next morning the due date has passed)
+        { stage: 'due-late', offset: 'PT2H', template: 'overdue' },
         { stage: 'overdue', offset: 'P1DT-10H', template: 'overdue' }, // day 1 10:00: inside the window, but
       ],
       caps: [{ max: 2, per: 'PT20H', scope: 'any' }], // a third message within 20 h waits
@@ -491,27 +496,27 @@ describe('a provider outage', () => {
   it('retries while the window is open, never sends after it closes, and sends once at the next opening', async () => {
     const loan = await loanDueIn(10);
     const outage = new OutageProvider();
-    // Down from before the due-day reminder until 09:00 the next morning.
-    outage.healthyFrom = DateTime.fromISO(plusDays(loan.dueDate, 1), { zone: TZ }).set({ hour: 9 }).toMillis();
+    // Down from before the overdue reminder until 09:00 the next morning.
+    outage.healthyFrom = DateTime.fromISO(plusDays(loan.dueDate, 2), { zone: TZ }).set({ hour: 9 }).toMillis();
     await withWorker(async ({ taskQueue }) => {
       const handle = await start(
         loan,
         taskQueue,
         policyWith({
-          points: [{ stage: 'due', offset: 'P0D', template: 'due' }],
+          points: [{ stage: 'overdue', offset: 'P1D', template: 'overdue' }],
           overdueRepeat: undefined,
           finalNotice: undefined,
         }),
       );
-      await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 2), { zone: TZ }).toMillis());
+      await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 3), { zone: TZ }).toMillis());
       expect(outage.attempts).toBeGreaterThan(10); // it kept trying through the outage
       // ... but no attempt reached the provider outside 08:00-21:00 Shanghai time.
       const hours = outage.attemptTimes.map((t) => DateTime.fromMillis(t, { zone: TZ }).hour);
       expect(hours.every((h) => h >= 8 && h < 21)).toBe(true);
       expect(new Set(outage.attemptTimes.map((t) => localDate(t, TZ, 0)))).toEqual(
-        new Set([loan.dueDate, plusDays(loan.dueDate, 1)]),
+        new Set([plusDays(loan.dueDate, 1), plusDays(loan.dueDate, 2)]),
       );
-      expect(sentAt(outage)).toEqual([`due ${plusDays(loan.dueDate, 1)} 09:00`]);
+      expect(sentAt(outage)).toEqual([`overdue ${plusDays(loan.dueDate, 2)} 09:00`]);
       const status = await handle.query(loanStatusQuery);
       expect(status.messagesSent).toHaveLength(1);
       expect(status.failed).toEqual([]);
@@ -578,6 +583,144 @@ describe('long lives', () => {
         'pre-due +8613700137000', // within lateness, sent once the number was fixed
         'due +8613700137000',
       ]);
+      await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
+    });
+  });
+});
+
+describe('the rules at the moment a text goes out', () => {
+  const at = (date: string, hour: number, minute = 0) =>
+    DateTime.fromISO(date, { zone: TZ }).set({ hour, minute }).toMillis();
+
+  it.each([
+    ['the evening of its due date', 0, 22],
+    ['the morning after', 1, 8],
+  ])(
+    'a loan handed over %s gets the overdue text, never the due one, and one text a week while overdue',
+    async (_when, days, hour) => {
+      const loan = await loanDueIn(3);
+      await skipTo(at(plusDays(loan.dueDate, days), hour, 30));
+      await withWorker(async ({ sms, taskQueue }) => {
+        const handle = await start(loan, taskQueue);
+        await skipTo(at(plusDays(loan.dueDate, 16), 12));
+        const d = loan.dueDate;
+        expect(sentAt(sms)).toEqual([
+          `overdue ${plusDays(d, 1)} 10:00`,
+          `overdue-weekly ${plusDays(d, 8)} 10:00`,
+          `overdue-weekly ${plusDays(d, 15)} 10:00`,
+        ]);
+        const status = await handle.query(loanStatusQuery);
+        expect(status.skipped.find((x) => x.stage === 'due')?.reason).toMatch(/due date had passed/);
+        await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
+      });
+    },
+  );
+
+  it('counts a cap from when a text went out: a due text held up by an outage until the evening keeps the next 20 hours free', async () => {
+    const loan = await loanDueIn(10);
+    const outage = new OutageProvider();
+    outage.healthyFrom = 0;
+    await withWorker(async ({ taskQueue }) => {
+      const handle = await start(loan, taskQueue);
+      await skipTo(at(loan.dueDate, 9));
+      outage.healthyFrom = at(loan.dueDate, 20, 30); // down on the due date until 20:30
+      await skipTo(at(plusDays(loan.dueDate, 2), 12));
+      expect(outage.sent.map((m) => m.stage)).toEqual(['pre-due', 'due', 'overdue']);
+      const [, due, overdue] = outage.sent.map((m) => m.serverTimeMs);
+      expect(due).toBeGreaterThanOrEqual(outage.healthyFrom);
+      // 1 per PT20H from the due text's real send, not from its planned 10:00.
+      expect(overdue - due).toBeGreaterThanOrEqual(20 * 3_600_000);
+      await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
+    }, outage);
+  });
+
+  it('a dispute resolved on an overdue loan restarts the cadence: one text at once, then weekly', async () => {
+    const loan = await loanDueIn(10);
+    await withWorker(async ({ sms, taskQueue }) => {
+      const handle = await start(loan, taskQueue);
+      const d = loan.dueDate;
+      await skipTo(at(plusDays(d, 6), 12));
+      await handle.signal(borrowerAnswerSignal, { kind: 'dispute' });
+      await skipTo(at(plusDays(d, 11), 15));
+      await handle.executeUpdate(resumeUpdate, { args: [{}] });
+      await skipTo(at(plusDays(d, 19), 12));
+      expect(sentAt(sms)).toEqual([
+        `pre-due ${plusDays(d, -7)} 10:00`,
+        `due ${d} 10:00`,
+        `overdue ${plusDays(d, 1)} 10:00`,
+        `overdue-weekly ${plusDays(d, 11)} 15:00`,
+        `overdue-weekly ${plusDays(d, 18)} 15:00`,
+      ]);
+      await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
+    });
+  });
+
+  it('a broken promise on an overdue loan restarts the cadence from the promise’s end', async () => {
+    const loan = await loanDueIn(10);
+    await withWorker(async ({ sms, taskQueue }) => {
+      const handle = await start(loan, taskQueue);
+      const d = loan.dueDate;
+      await skipTo(at(plusDays(d, 3), 12));
+      // Paused until the promised day's 10:00 plus a day's grace: the 10:00 of day 12, so
+      // the weekly point of day 8 is missed by more than maxLateness (3 days).
+      await handle.executeUpdate(promiseToPayUpdate, { args: [{ date: plusDays(d, 11) }] });
+      await skipTo(at(plusDays(d, 20), 12));
+      expect(sentAt(sms).slice(3)).toEqual([
+        `overdue-weekly ${plusDays(d, 12)} 10:00`,
+        `overdue-weekly ${plusDays(d, 19)} 10:00`,
+      ]);
+      await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
+    });
+  });
+
+  it('a payment id reported again with another amount is not counted and goes to operations', async () => {
+    const loan = await loanDueIn(10);
+    await withWorker(async ({ ops, taskQueue }) => {
+      const handle = await start(loan, taskQueue);
+      const paidAt = new Date(await env.currentTimeMs()).toISOString();
+      await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 100000, paidAt });
+      await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 100000, paidAt }); // a retry
+      await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 400000, paidAt });
+      await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 400000, paidAt }); // its retry
+      const status = await handle.query(loanStatusQuery);
+      expect(status).toMatchObject({ outstanding: 400000, status: 'active' });
+      expect(status.conflictingPayments).toEqual([{ paymentId: 'P-1', amount: 400000, paidAt }]);
+      await skipTo((await env.currentTimeMs()) + 60_000);
+      expect(opsKinds(ops)).toEqual(['payment-conflict']);
+      await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
+    });
+  });
+
+  it('a reply that may mean stop holds every text until operations have read it', async () => {
+    const loan = await loanDueIn(10);
+    await withWorker(async ({ sms, ops, taskQueue }) => {
+      const handle = await start(loan, taskQueue);
+      await skipTo(at(plusDays(loan.dueDate, -6), 12));
+      await handle.signal(borrowerAnswerSignal, { kind: 'unclear-reply', note: 'enough already' });
+      await skipTo(at(plusDays(loan.dueDate, 3), 12));
+      expect(sms.sent.map((m) => m.stage)).toEqual(['pre-due']);
+      expect(await handle.query(loanStatusQuery)).toMatchObject({ status: 'paused', pause: { kind: 'review' } });
+      expect(opsKinds(ops)).toEqual(['unclear-reply']);
+      await handle.executeUpdate(resumeUpdate, { args: [{}] });
+      await skipTo(at(plusDays(loan.dueDate, 4), 12));
+      expect(sms.sent.map((m) => m.stage)).toEqual(['pre-due', 'overdue']);
+      await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
+    });
+  });
+
+  it('refuses a due date the loan cannot honour (its reminders and listening would be over) and goes on', async () => {
+    const loan = await loanDueIn(10);
+    await withWorker(async ({ taskQueue }) => {
+      const handle = await start(loan, taskQueue);
+      const now = await env.currentTimeMs();
+      const why = await refusal(
+        handle.executeUpdate(changeTermsUpdate, { args: [{ dueDate: localDate(now, TZ, -90) }] }),
+      );
+      expect(why).toMatch(/too far in the past/);
+      expect(await handle.query(loanStatusQuery)).toMatchObject({ status: 'active', dueDate: loan.dueDate });
+      // Within the loan's listening period a past due date is a change it can honour.
+      await handle.executeUpdate(changeTermsUpdate, { args: [{ dueDate: localDate(now, TZ, -20) }] });
+      expect((await handle.query(loanStatusQuery)).status).toBe('active');
       await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
     });
   });
