@@ -68,6 +68,11 @@ export interface EffectivenessReport {
   groups: Figures[];
   /** Variant B against variant A: loans repaying within 7 days of a message. */
   comparison: VariantComparison;
+  /**
+   * Payments reported in the range for loans that had already ended (paid, closed, unresolved):
+   * kept and counted, never refused. Also attributed above when a message came within the window.
+   */
+  afterEnd: { payments: number; amount: Record<string, number> };
 }
 
 interface Message {
@@ -109,6 +114,15 @@ export async function effectiveness(
     'payment',
     'answer',
   ]);
+
+  const afterEnd: EffectivenessReport['afterEnd'] = { payments: 0, amount: {} };
+  for (const e of events) {
+    const atMs = Date.parse(e.at);
+    if (e.kind !== 'payment' || e.detail?.afterEnd !== true || atMs < q.fromMs || atMs >= q.toMs) continue;
+    afterEnd.payments++;
+    const currency = e.currency ?? '';
+    afterEnd.amount[currency] = (afterEnd.amount[currency] ?? 0) + (e.amount ?? 0);
+  }
 
   const byLoan = new Map<string, Message[]>();
   const byKey = new Map<string, Message>();
@@ -177,6 +191,7 @@ export async function effectiveness(
     totals: figures('all', inRange),
     groups: [...groups.entries()].sort(([x], [y]) => x.localeCompare(y)).map(([g, ms]) => figures(g, ms)),
     comparison: { ...test, measure: 'loans paying within 7 days of a message', verdict: verdict(test) },
+    afterEnd,
   };
 }
 

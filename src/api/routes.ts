@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import {
+  ApplicationFailure,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -11,9 +12,9 @@ import {
 } from '@temporalio/client';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import type { z } from 'zod';
-import { workflowIdForLoan, type Lender, type Payment } from '../domain/loan';
-import { isOptOutReply } from '../domain/replies';
-import { expandPolicy, forecast, type PlannedPoint } from '../domain/schedule';
+import { workflowIdForLoan, type Lender } from '../domain/loan';
+import { replyMeaning } from '../domain/replies';
+import { expandPolicy, forecast, horizonOf, type PlannedPoint } from '../domain/schedule';
 import type { Policy } from '../domain/policy';
 import type { Logger } from '../log';
 import { DEFAULT_POLICY_ID, type PolicyRegistry } from '../policies/registry';
@@ -25,9 +26,9 @@ import {
   closeLoanUpdate,
   loanReminder,
   loanStatusQuery,
-  paymentReceivedSignal,
   promiseToPayUpdate,
   resumeUpdate,
+  type BorrowerAnswer,
   type LoanReminderInput,
   type LoanStatus,
 } from '../workflows/loan-reminder';
@@ -57,6 +58,7 @@ import {
   type Provider,
 } from './sms-webhooks';
 import type { Metrics } from './metrics';
+import { recordPayment } from './payments';
 import { ProblemError, validationProblem } from './problem';
 import {
   batchSchema,
@@ -144,6 +146,17 @@ function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * A free-text reply as the loan hears it: a stop however worded opts out; a reply that may mean
+ * stop holds the loan for operations to read; anything else is a call-back request for them.
+ */
+function replySignal(text: string, ids: { answerId?: string; at?: string }): BorrowerAnswer {
+  const meaning = replyMeaning(text);
+  if (meaning === 'opt-out') return { kind: 'opt-out', ...ids };
+  if (meaning === 'unclear') return { kind: 'unclear-reply', note: text, ...ids };
+  return { kind: 'callback', note: text, ...ids };
+}
+
 /** What the API shows of a loan: the workflow's status without internal fields. */
 function loanView(s: LoanStatus) {
   const { requestFingerprint: _internal, ...rest } = s;
@@ -159,7 +172,19 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       return await act();
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
-        throw new ProblemError(422, 'Change refused', err.cause?.message ?? err.message);
+        const cause = err.cause;
+        // The loan names the field it refused when it can (ApplicationFailure "ChangeRefused").
+        const field =
+          cause instanceof ApplicationFailure && cause.type === 'ChangeRefused'
+            ? (cause.details?.[0] as { field?: unknown } | undefined)?.field
+            : undefined;
+        const detail = cause?.message ?? err.message;
+        throw new ProblemError(
+          422,
+          'Change refused',
+          detail,
+          typeof field === 'string' ? [{ field, message: detail }] : undefined,
+        );
       }
       if (err instanceof WorkflowNotFoundError) {
         const exists = await h.describe().then(
@@ -171,30 +196,6 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       }
       throw err;
     }
-  }
-
-  /** Reports a payment to its loan; the workflow counts each payment id once. */
-  async function signalPayment(loanId: string, payment: Payment, kind: string) {
-    const h = handle(loanId);
-    try {
-      await onLoan(h, loanId, () => h.signal(paymentReceivedSignal, payment));
-    } catch (err) {
-      // A payment the loan counted before it ended, delivered again (a processor that never saw our
-      // answer retries until it gets a 2xx), is the same payment: acknowledged, as while the loan ran.
-      if (!(err instanceof ProblemError && err.status === 409 && (await countedBeforeEnd(h, payment.paymentId))))
-        throw err;
-      d.log.info({ loanId, paymentId: payment.paymentId, via: kind }, 'payment repeated after the loan ended');
-      return { loanId, paymentId: payment.paymentId, accepted: true };
-    }
-    d.metrics.signals.inc({ kind });
-    d.log.info({ loanId, paymentId: payment.paymentId, via: kind }, 'payment signalled');
-    return { loanId, paymentId: payment.paymentId, accepted: true };
-  }
-
-  /** Whether an ended loan's final state lists the payment (a loan that failed or was terminated has none). */
-  async function countedBeforeEnd(h: WorkflowHandle<typeof loanReminder>, paymentId: string): Promise<boolean> {
-    const final = await h.result().catch(() => undefined);
-    return !!final?.payments.some((p) => p.paymentId === paymentId);
   }
 
   // A due-date policy's points depend only on the due date and the time zone, which many loans of a
@@ -229,6 +230,19 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       .digest('hex');
     const workflowId = workflowIdForLoan(loan.loanId);
     const input: LoanReminderInput = { loan, lender, policy, requestFingerprint };
+    {
+      // A loan whose reminders and listening for payment would already be over would end at once,
+      // its id used up: refused, nothing started.
+      const now = Date.now();
+      const terms = { dueDate: loan.dueDate, timezone: loan.borrower.timezone, startedAt: now };
+      const horizon = horizonOf(policy, planOf(policy, loan.dueDate, loan.borrower.timezone, now), terms);
+      if (horizon <= now) {
+        const message = `too far in the past for policy ${policy.id}: its reminders and listening for payment would have ended on ${new Date(horizon).toISOString()}`;
+        throw new ProblemError(422, 'Loan refused', `dueDate ${loan.dueDate} is ${message}`, [
+          { field: 'dueDate', message },
+        ]);
+      }
+    }
     const indexPhone = () => d.sms?.phoneIndex?.set(loan.loanId, loan.borrower.phone);
     try {
       const started = await d.client.workflow.start(loanReminder, {
@@ -486,11 +500,16 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       summary: 'Report a payment (the same paymentId twice counts once)',
       auth: 'loans:write',
       body: paymentSchema,
-      responses: { 202: 'Accepted', 404: 'Unknown loan', 409: 'Loan closed', ...COMMON_ERRORS },
+      responses: {
+        202: 'Accepted: counted by the loan, a repeat, or kept for a loan that has ended',
+        404: 'Unknown loan',
+        409: 'The payment id was used for another amount or time',
+        ...COMMON_ERRORS,
+      },
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         const payment = parse(paymentSchema, req.body);
-        res.status(202).json(await signalPayment(loanId, payment, 'payment'));
+        res.status(202).json(await recordPayment(d, loanId, payment, 'payment'));
       },
     },
     {
@@ -523,11 +542,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           return;
         }
         const signal =
-          answer.kind === 'reply'
-            ? isOptOutReply(answer.text)
-              ? { kind: 'opt-out' as const, answerId: answer.answerId, at: answer.at }
-              : { kind: 'callback' as const, note: answer.text, answerId: answer.answerId, at: answer.at }
-            : answer;
+          answer.kind === 'reply' ? replySignal(answer.text, { answerId: answer.answerId, at: answer.at }) : answer;
         await onLoan(h, loanId, () => h.signal(borrowerAnswerSignal, signal));
         d.metrics.signals.inc({ kind: signal.kind });
         res.status(202).json({ loanId, accepted: true, recordedAs: signal.kind });
@@ -564,7 +579,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         400: 'Invalid payment',
         401: 'Bad, stale or missing signature',
         404: 'Unknown loan',
-        409: 'Loan closed',
+        409: 'The payment id was used for another amount or time',
         413: 'Too large',
         429: 'Rate limited',
       },
@@ -576,7 +591,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           throw new ProblemError(400, 'Malformed JSON', 'the request body is not valid JSON');
         }
         const { loanId, ...payment } = parse(webhookPaymentSchema, json);
-        res.status(202).json(await signalPayment(loanId, payment, 'payment-webhook'));
+        res.status(202).json(await recordPayment(d, loanId, payment, 'payment-webhook'));
       },
     },
     {
@@ -666,9 +681,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         for (const reply of parseReplies(provider, raw)) {
           const loans = index.loansOf(reply.phone);
           const answerId = reply.id ? `${provider}:${reply.id}` : undefined;
-          const signal = isOptOutReply(reply.text)
-            ? { kind: 'opt-out' as const, answerId }
-            : { kind: 'callback' as const, note: reply.text.slice(0, 500), answerId };
+          const signal = replySignal(reply.text.slice(0, 500), { answerId });
           for (const loanId of loans) {
             const sent = await handle(loanId)
               .signal(borrowerAnswerSignal, signal)

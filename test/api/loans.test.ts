@@ -1,6 +1,9 @@
 // The HTTP API against a real Temporal dev server (the CLI), with a real worker behind it:
 // every route's success, every error class, idempotency, signatures and scopes.
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -11,7 +14,9 @@ import { createActivities } from '../../src/activities';
 import { createWorkers } from '../../src/worker';
 import { createApp, routePaths, type AppDeps } from '../../src/api/app';
 import { SIGNATURE_HEADER, signatureHeader } from '../../src/api/signature';
+import { effectiveness } from '../../src/analytics/effectiveness';
 import { createLogger } from '../../src/log';
+import { SqliteEventStore } from '../../src/store/event-store-sql';
 import {
   DEFAULT_STAGES,
   devServerEnv,
@@ -66,6 +71,7 @@ beforeAll(async () => {
     ],
     webhookSecrets: [SECRET, OLD_SECRET],
     rateLimitPerMinute: 100_000,
+    events: new SqliteEventStore(join(mkdtempSync(join(tmpdir(), 'loan-reminders-api-')), 'events.sqlite')),
   };
   app = createApp(deps);
 });
@@ -312,13 +318,14 @@ describe('payments', () => {
       .expect(202);
     const result = await env.client.workflow.getHandle(`loan-${loan.loanId}`).result();
     expect(result).toMatchObject({ status: 'paid', outstanding: 0, nextReminder: null });
-    // The loan has ended: a further payment is refused with a reason, not lost silently.
+    // The loan has ended: a further payment is kept and acknowledged, never refused (see below).
     const late = await post(`/v1/loans/${loan.loanId}/payments`).send({
       paymentId: 'P-3',
       amount: 1,
       paidAt: '2024-10-30T09:00:00Z',
     });
-    expectProblem(late, 409);
+    expect(late.status).toBe(202);
+    expect(late.body).toMatchObject({ accepted: true, recordedAs: 'after-end' });
     // No reminder was due yet; the only message is the thank-you, sent at once in the borrower's daytime.
     expect(sms.sent.filter((m) => m.loanId === loan.loanId).map((m) => m.stage)).toEqual(['thank-you']);
   });
@@ -508,5 +515,103 @@ describe('the contract', () => {
       .get('/docs/swagger-ui-bundle.js')
       .expect(200)
       .expect('content-type', /javascript/);
+  });
+});
+
+describe('payments are never lost, and never counted twice', () => {
+  const pay = (loanId: string, body: object) => post(`/v1/loans/${loanId}/payments`).send(body);
+  const webhook = (body: object) => {
+    const raw = JSON.stringify(body);
+    return request(app)
+      .post('/v1/webhooks/payments')
+      .set('content-type', 'application/json')
+      .set(SIGNATURE_HEADER, signatureHeader(SECRET, raw))
+      .send(raw);
+  };
+
+  it('refuses a payment id reported again with another amount or time (409 naming it); the same one is a repeat', async () => {
+    const loan = await startLoan();
+    const first = { paymentId: 'P-1', amount: 100000, paidAt: '2026-11-29T08:00:00Z' };
+    expect((await pay(loan.loanId, first).expect(202)).body.recordedAs).toBe('counted');
+    expect((await pay(loan.loanId, first).expect(202)).body.recordedAs).toBe('already-counted');
+    for (const other of [
+      { ...first, amount: 400000 },
+      { ...first, paidAt: '2026-11-30T08:00:00Z' },
+    ]) {
+      const res = await pay(loan.loanId, other);
+      expectProblem(res, 409);
+      expect(res.body.errors).toEqual([{ field: 'paymentId', message: expect.any(String) }]);
+      expectProblem(await webhook({ loanId: loan.loanId, ...other }), 409);
+    }
+    expect((await get(`/v1/loans/${loan.loanId}`).expect(200)).body).toMatchObject({
+      outstanding: 400000,
+      payments: [first],
+    });
+  });
+
+  it.each(['closed', 'paid'] as const)(
+    'keeps a payment for a loan that has ended (%s): acknowledged, stored once, counted in the analytics',
+    async (how) => {
+      const loan = await startLoan(newLoan(14, daytimeZone()));
+      if (how === 'closed') await post(`/v1/loans/${loan.loanId}/close`).send({ reason: 'written-off' }).expect(200);
+      else {
+        await pay(loan.loanId, { paymentId: 'P-ALL', amount: 500000, paidAt: '2026-12-01T07:00:00Z' }).expect(202);
+        await env.client.workflow.getHandle(`loan-${loan.loanId}`).result();
+      }
+      const late = { paymentId: 'P-LATE', amount: 250000, paidAt: '2026-12-01T08:00:00Z' };
+      for (let i = 0; i < 2; i++) {
+        const res = await pay(loan.loanId, late);
+        expect(res.status).toBe(202);
+        expect(res.body).toMatchObject({ accepted: true, recordedAs: 'after-end' });
+      }
+      expect((await webhook({ loanId: loan.loanId, ...late })).status).toBe(202); // the processor's own retry
+      expectProblem(await pay(loan.loanId, { ...late, amount: 1 }), 409);
+      const stored = (await deps.events!.forLoan(loan.loanId)).filter((e) => e.detail?.afterEnd === true);
+      expect(stored).toHaveLength(1);
+      expect(stored[0]).toMatchObject({ kind: 'payment', amount: 250000 });
+      const report = await effectiveness(deps.events!, {
+        fromMs: Date.now() - 3_600_000,
+        toMs: Date.now() + 60_000,
+        groupBy: 'stage',
+      });
+      expect(report.afterEnd.payments).toBeGreaterThanOrEqual(1);
+      expect(report.afterEnd.amount.CNY).toBeGreaterThanOrEqual(250000);
+    },
+  );
+
+  it('refuses (422 naming dueDate) a due date so far back that the loan would end at once, at start and in a change', async () => {
+    const old = { ...newLoan(-90) };
+    const res = await post('/v1/loans').send(old);
+    expectProblem(res, 422);
+    expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['dueDate']);
+    expect(await workflowExists(`loan-${old.loanId}`)).toBe(false);
+
+    const loan = await startLoan();
+    const change = await patch(`/v1/loans/${loan.loanId}`).send({
+      dueDate: localDate(Date.now(), 'Asia/Shanghai', -90),
+    });
+    expectProblem(change, 422);
+    expect(change.body.errors.map((e: { field: string }) => e.field)).toEqual(['dueDate']);
+    // The loan goes on, and payments still reach it.
+    expect((await get(`/v1/loans/${loan.loanId}`).expect(200)).body.status).toBe('active');
+    await pay(loan.loanId, { paymentId: 'P-1', amount: 1000, paidAt: '2026-12-01T08:00:00Z' }).expect(202);
+  });
+});
+
+describe('replies however worded', () => {
+  it.each([
+    ['please stop texting me', 'opt-out'],
+    ['别再发了', 'opt-out'],
+    ['不要再给我发短信', 'opt-out'],
+    ['this is harassment', 'unclear-reply'],
+    ['I will pay on Friday', 'callback'],
+  ])('%j is recorded as %s', async (text, kind) => {
+    const loan = await startLoan();
+    const res = await post(`/v1/loans/${loan.loanId}/feedback`).send({ kind: 'reply', text });
+    expect(res.body.recordedAs).toBe(kind);
+    const status = (await get(`/v1/loans/${loan.loanId}`).expect(200)).body;
+    if (kind === 'opt-out') expect(status.optedOut).toBe(true);
+    if (kind === 'unclear-reply') expect(status).toMatchObject({ status: 'paused', pause: { kind: 'review' } });
+    if (kind === 'callback') expect(status).toMatchObject({ status: 'active', optedOut: false });
   });
 });

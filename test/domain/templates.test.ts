@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Lender, Locale } from '../../src/domain/loan';
 import { formatAmount } from '../../src/domain/money';
 import { TEMPLATE_IDS, type TemplateId } from '../../src/domain/policy';
-import { isOptOutReply } from '../../src/domain/replies';
+import { isOptOutReply, replyMeaning } from '../../src/domain/replies';
 import { smsSegments } from '../../src/domain/segments';
 import { renderMessage } from '../../src/domain/templates';
 import { abVariant, type Variant } from '../../src/domain/variants';
@@ -130,6 +130,54 @@ describe('opt-out replies', () => {
   it.each(['stop calling at night', 'I will pay tomorrow', '好的', 'STOPPED'])('%j does not', (t) => {
     expect(isOptOutReply(t)).toBe(false);
   });
+});
+
+describe('what a reply means (opt-outs however worded: Reg F, TCPA 2025)', () => {
+  it.each([
+    'please stop texting me',
+    'Please STOP texting me!!',
+    'stop please',
+    'STOP 🙏',
+    'Stop sending me these messages',
+    'no more texts',
+    "don't text me again",
+    'Don’t contact me',
+    'do not message me',
+    'I revoke my consent',
+    'remove me from your list',
+    'leave me alone',
+    'unsubscribe me',
+    '别再发了',
+    '不要再给我发短信',
+    '请勿打扰',
+    '停止发送',
+    '别再联系我',
+    '不想再收到你们的短信',
+    '拒收',
+    '退订，谢谢',
+    'ＴＤ',
+    '停',
+    '别催了我下周还',
+  ])('%j opts out', (t) => {
+    expect(replyMeaning(t)).toBe('opt-out');
+  });
+  it.each([
+    'stop calling at night',
+    'STOPPED',
+    'this is harassment',
+    '太烦了',
+    '我要投诉',
+    'enough already',
+    '你们能不能别这样',
+  ])('%j is unclear: a person reads it, no text meanwhile', (t) => {
+    expect(replyMeaning(t)).toBe('unclear');
+  });
+  it.each(['I will pay tomorrow', '好的', 'Thanks, paid today', '下周五还', 'Who is this?', '收到'])(
+    '%j is neither',
+    (t) => {
+      expect(replyMeaning(t)).toBe('other');
+    },
+  );
 });
 
 describe('formatAmount', () => {
