@@ -13,6 +13,8 @@ export const CIPHER_METADATA = 'encryption-cipher';
 const CIPHER = 'AES-256-GCM';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+/** Exactly the metadata `encode` writes. */
+const WRITTEN_METADATA = new Set([METADATA_ENCODING_KEY, KEY_ID_METADATA, CIPHER_METADATA]);
 
 export interface PayloadKey {
   /** A short name stored in each payload; never the key. */
@@ -92,26 +94,45 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   decode(payloads: Payload[]): Promise<Payload[]> {
-    return new Promise((resolve) =>
-      resolve(
-        payloads.map((p) => {
-          if (text(p.metadata?.[METADATA_ENCODING_KEY]) !== ENCRYPTED_ENCODING) return p; // written before encryption
-          const id = text(p.metadata?.[KEY_ID_METADATA]) ?? '';
-          const key = this.byId.get(id);
-          if (!key) throw new Error(`payload encrypted with key "${id}", which is not in PAYLOAD_KEYS`);
-          const data = Buffer.from(p.data ?? new Uint8Array());
-          if (data.length < IV_BYTES + TAG_BYTES) throw new Error('encrypted payload is truncated');
-          const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
-          decipher.setAAD(utf8(id));
-          decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-          const plain = Buffer.concat([
-            decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
-            decipher.final(),
-          ]);
-          return temporal.api.common.v1.Payload.decode(plain);
-        }),
-      ),
-    );
+    return new Promise((resolve) => resolve(payloads.map((p) => this.decodeOne(p))));
+  }
+
+  /**
+   * The SDK's codec contract: a payload this codec did not encode (another encoding, e.g.
+   * `binary/null`, `json/plain`, one written before encryption) is passed on unchanged. One that
+   * carries this codec's encoding, or any of its labels, must be exactly what it writes: the
+   * encoding, the cipher AES-256-GCM and a key id, nothing else. A label altered, missing or added
+   * is refused by name, never decoded on someone else's terms.
+   */
+  private decodeOne(p: Payload): Payload {
+    const metadata = p.metadata ?? {};
+    const encoding = text(metadata[METADATA_ENCODING_KEY]);
+    const ours = encoding === ENCRYPTED_ENCODING;
+    const labels = Object.keys(metadata).filter((k) => k === KEY_ID_METADATA || k === CIPHER_METADATA);
+    if (!ours) {
+      if (labels.length)
+        throw new Error(
+          `payload with encoding "${encoding ?? ''}" carries ${labels.join(' and ')}: relabelled, refused`,
+        );
+      return p; // never went through this codec
+    }
+    for (const k of Object.keys(metadata))
+      if (!WRITTEN_METADATA.has(k))
+        throw new Error(`encrypted payload carries metadata "${k}", which the codec never writes`);
+    const cipher = text(metadata[CIPHER_METADATA]);
+    if (cipher === undefined) throw new Error(`encrypted payload has no ${CIPHER_METADATA}`);
+    if (cipher !== CIPHER) throw new Error(`encrypted payload names cipher "${cipher}"; only ${CIPHER} is accepted`);
+    const id = text(metadata[KEY_ID_METADATA]);
+    if (!id) throw new Error(`encrypted payload has no ${KEY_ID_METADATA}`);
+    const key = this.byId.get(id);
+    if (!key) throw new Error(`payload encrypted with key "${id}", which is not in PAYLOAD_KEYS`);
+    const data = Buffer.from(p.data ?? new Uint8Array());
+    if (data.length < IV_BYTES + TAG_BYTES) throw new Error('encrypted payload is truncated');
+    const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
+    decipher.setAAD(utf8(id));
+    decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+    const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+    return temporal.api.common.v1.Payload.decode(plain);
   }
 }
 
