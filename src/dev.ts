@@ -1,5 +1,9 @@
 // `npm start`: the whole local stack in one process tree: the Temporal dev server (unless
 // TEMPORAL_ADDRESS points elsewhere), the worker and the API. Ctrl-C stops all three in order.
+// However many SIGINTs and SIGTERMs arrive (a terminal's Ctrl-C reaches npm and this process, and
+// npm relays it again), the first starts the stop and the others change nothing; a stop that takes
+// longer than STOP_GRACE_MS kills the dev server by force. If this process is killed outright, the
+// dev server's guard stops it (temporal/dev-server-guard.js).
 import { loadConfig } from './config';
 import { codecUiToken, payloadCodec } from './credentials';
 import { createLogger } from './log';
@@ -7,6 +11,9 @@ import { readFileSync } from 'node:fs';
 import { startApi } from './server';
 import { startDevServer, type RunningDevServer } from './temporal/dev-server';
 import { startWorker, type RunningWorker } from './worker';
+
+/** How long a stop may take before the dev server is killed. */
+const STOP_GRACE_MS = 30_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -20,6 +27,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log('\nStopping: API, worker, then the Temporal server...');
+    // Bounded: past the grace, the dev server is killed (never left running) and this process ends.
+    const force = setTimeout(() => {
+      console.error(`Not stopped after ${STOP_GRACE_MS / 1000} s: killing the Temporal server.`);
+      devServer?.kill();
+      process.exit(1);
+    }, STOP_GRACE_MS);
     const step = async (what: string, fn?: () => Promise<void>) => {
       try {
         await fn?.();
@@ -31,11 +44,21 @@ async function main(): Promise<void> {
     await step('API', api?.stop);
     await step('worker', worker?.stop);
     await step('Temporal dev server', devServer?.stop);
+    clearTimeout(force);
     console.log('Stopped.');
     process.exit(code);
   };
-  process.once('SIGINT', () => void stop(0));
-  process.once('SIGTERM', () => void stop(0));
+  // Handlers that stay: a later signal must not meet the default action, which would end this
+  // process with the dev server still to stop.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (stopping) {
+        console.log(`(${signal}: already stopping)`);
+        return;
+      }
+      void stop(0);
+    });
+  }
 
   try {
     // The local payload key and codec token, made once under data/ unless configured.

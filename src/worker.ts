@@ -39,7 +39,8 @@ export const WORKFLOWS_PATH = join(__dirname, 'workflows');
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
   installRuntime(log);
   // Bundled here rather than by Worker.create, so the bundler's build report stays out of the logs.
-  const dataConverter = encryptedDataConverter(payloadCodec(config, { create: false }));
+  const codec = payloadCodec(config, { create: false });
+  const dataConverter = encryptedDataConverter(codec);
   const workflowBundle = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     // Failures raised in workflow code are encoded (then encrypted) like the worker's own.
@@ -59,7 +60,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     dataConverter,
     activities: createActivities({
       sms: createProvider(config.sms),
-      operations: new FileOperationsQueue(config.operationsPath),
+      operations: new FileOperationsQueue(config.operationsPath, { codec }),
       ledger,
       events,
     }),

@@ -30,6 +30,12 @@ export function createMetrics() {
       labelNames: ['status'] as const,
       registers: [registry],
     }),
+    smsCallbacksRejected: new Counter({
+      name: 'loan_reminders_sms_callbacks_rejected_total',
+      help: 'SMS gateway callbacks refused because their body is not in the provider’s format, by provider and kind',
+      labelNames: ['provider', 'kind'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -109,6 +109,7 @@ export interface RouteDeps {
 
 const CALLBACK_RESPONSES = {
   200: 'Acknowledged in the provider’s format',
+  400: 'A body the provider’s format cannot read (problem+json; counted in sms_callbacks_rejected_total)',
   401: 'Not authentic',
   404: 'Unknown provider',
   503: 'Not configured',
@@ -606,7 +607,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         const { provider, raw } = callback(req);
         const ledger = d.sms?.ledger;
         if (!ledger) throw new ProblemError(503, 'Not configured', 'no send ledger to record receipts in');
-        for (const r of parseReceipts(provider, raw)) {
+        for (const r of readable(provider, 'status', () => parseReceipts(provider, raw, req.headers['content-type']))) {
           if (!r.providerMessageId || r.status === 'pending') continue;
           const send = ledger.recordReceipt(provider, r.providerMessageId, { status: r.status, error: r.error });
           if (!send) continue;
@@ -678,10 +679,12 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         const index = d.sms?.phoneIndex;
         if (!index) throw new ProblemError(503, 'Not configured', 'no phone index to find loans by');
         let matched = 0;
-        for (const reply of parseReplies(provider, raw)) {
+        const replies = readable(provider, 'inbound', () =>
+          parseReplies(provider, raw, req.headers['content-type'], (purpose, value) => index.keyedId(purpose, value)),
+        );
+        for (const reply of replies) {
           const loans = index.loansOf(reply.phone);
-          const answerId = reply.id ? `${provider}:${reply.id}` : undefined;
-          const signal = replySignal(reply.text.slice(0, 500), { answerId });
+          const signal = replySignal(reply.text.slice(0, 500), { answerId: reply.answerId });
           for (const loanId of loans) {
             const sent = await handle(loanId)
               .signal(borrowerAnswerSignal, signal)
@@ -714,5 +717,15 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     authenticateCallback(provider, d.sms.auth, req, raw);
     return { provider, raw };
+  }
+
+  /** A callback body the provider's format cannot read is a 400, counted, so a misconfigured gateway shows. */
+  function readable<T>(provider: Provider, kind: 'status' | 'inbound', parse: () => T): T {
+    try {
+      return parse();
+    } catch (err) {
+      if (err instanceof ProblemError && err.status === 400) d.metrics.smsCallbacksRejected.inc({ provider, kind });
+      throw err;
+    }
   }
 }

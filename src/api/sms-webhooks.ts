@@ -4,6 +4,7 @@
 // (SMS_CALLBACK_TOKEN) compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import twilio from 'twilio';
+import { z } from 'zod';
 import { ProblemError } from './problem';
 
 export type Provider = 'twilio' | 'aliyun' | 'tencent';
@@ -21,8 +22,11 @@ export interface Reply {
   /** The sender as digits with country code, e.g. 8613800138000. */
   phone: string;
   text: string;
-  /** The provider's id for the reply, when it gives one (for de-duplication). */
-  id?: string;
+  /**
+   * From the provider's id for the reply, when it gives one (for de-duplication): a keyed digest
+   * of it, never the id itself, which may carry the sender's number.
+   */
+  answerId?: string;
 }
 
 export interface CallbackAuth {
@@ -65,16 +69,6 @@ export function authenticateCallback(
   }
 }
 
-function json(raw: Buffer): unknown {
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new ProblemError(400, 'Malformed JSON', 'the callback body is not valid JSON');
-  }
-}
-
-const asArray = (v: unknown): Array<Record<string, unknown>> =>
-  (Array.isArray(v) ? v : [v]).filter((x): x is Record<string, unknown> => !!x && typeof x === 'object');
 const str = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 
 /** E.164 numbers keep their country code; Chinese gateways send mainland numbers without one. */
@@ -85,9 +79,72 @@ function digitsOf(phone: string, countryCode = ''): string {
   return /^1\d{10}$/.test(d) ? `86${d}` : d;
 }
 
-export function parseReceipts(provider: Provider, raw: Buffer): Receipt[] {
+/** Each gateway's callbacks are of one content type: Twilio posts a form, Aliyun and Tencent JSON. */
+function checkContentType(provider: Provider, contentType: string | undefined): void {
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  const form = type === 'application/x-www-form-urlencoded';
+  if (provider === 'twilio' ? !form : form || type.startsWith('multipart/'))
+    throw malformed(
+      `a ${provider} callback is ${provider === 'twilio' ? 'a form (application/x-www-form-urlencoded)' : 'JSON'}, not ${type || 'untyped'}`,
+    );
+}
+
+/** A callback the provider's format cannot read: refused, so a misconfigured gateway shows. */
+export function malformed(detail: string): ProblemError {
+  return new ProblemError(400, 'Malformed callback', detail);
+}
+
+function json(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw malformed('the callback body is not valid JSON');
+  }
+}
+
+const id = z.union([z.string().trim().min(1).max(256), z.number().finite()]).transform(String);
+const items = <T extends z.ZodType>(item: T) => z.union([z.array(item).min(1).max(1000), item.transform((x) => [x])]);
+const SHAPES = {
+  aliyunReceipt: items(
+    z.looseObject({
+      biz_id: id,
+      success: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]),
+      err_code: z.unknown().optional(),
+      err_msg: z.unknown().optional(),
+    }),
+  ),
+  tencentReceipt: items(
+    z.looseObject({
+      sid: id,
+      report_status: z.string().min(1),
+      errmsg: z.unknown().optional(),
+      description: z.unknown().optional(),
+    }),
+  ),
+  aliyunReply: items(z.looseObject({ phone_number: id, content: z.string(), sequence_id: id.optional() })),
+  tencentReply: items(z.looseObject({ mobile: id, nationcode: id.optional(), text: z.string(), time: id.optional() })),
+};
+
+function shaped<T extends z.ZodType>(schema: T, body: unknown, what: string): z.output<T> {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const at = issue.path.filter((p) => typeof p === 'string').join('.');
+  throw malformed(`not ${what}${at ? `: ${at}` : ''} ${issue.message.toLowerCase()}`.trim());
+}
+
+function form(raw: Buffer, required: readonly string[], what: string): URLSearchParams {
+  const p = new URLSearchParams(raw.toString('utf8'));
+  const missing = required.filter((k) => (k === 'Body' ? !p.has(k) : !p.get(k)));
+  if (missing.length) throw malformed(`not ${what}: missing ${missing.join(', ')}`);
+  return p;
+}
+
+/** Throws 400 (problem+json) for a body the provider's receipt format cannot read. */
+export function parseReceipts(provider: Provider, raw: Buffer, contentType?: string): Receipt[] {
+  checkContentType(provider, contentType);
   if (provider === 'twilio') {
-    const p = new URLSearchParams(raw.toString('utf8'));
+    const p = form(raw, ['MessageSid', 'MessageStatus'], 'a Twilio status callback');
     const status = p.get('MessageStatus') ?? '';
     const error = p.get('ErrorCode') ?? undefined;
     return [
@@ -101,40 +158,67 @@ export function parseReceipts(provider: Provider, raw: Buffer): Receipt[] {
     ];
   }
   if (provider === 'aliyun') {
-    return asArray(json(raw)).map((r) => ({
-      providerMessageId: str(r.biz_id),
-      status: r.success === true || r.success === 'true' ? 'delivered' : 'failed',
-      error: r.success === true || r.success === 'true' ? undefined : `${str(r.err_code)} ${str(r.err_msg)}`.trim(),
+    return shaped(SHAPES.aliyunReceipt, json(raw), 'an Aliyun delivery report').map((r) => ({
+      providerMessageId: r.biz_id,
+      status: r.success ? 'delivered' : 'failed',
+      error: r.success ? undefined : `${str(r.err_code)} ${str(r.err_msg)}`.trim(),
       // Aliyun's and Tencent's receipt codes come from the carriers and vary: a failure is recorded
       // and told to the loan, but does not by itself block the number.
       permanent: false,
     }));
   }
-  return asArray(json(raw)).map((r) => ({
-    providerMessageId: str(r.sid),
-    status: str(r.report_status) === 'SUCCESS' ? 'delivered' : 'failed',
-    error: str(r.report_status) === 'SUCCESS' ? undefined : `${str(r.errmsg)} ${str(r.description)}`.trim(),
+  return shaped(SHAPES.tencentReceipt, json(raw), 'a Tencent status report').map((r) => ({
+    providerMessageId: r.sid,
+    status: r.report_status === 'SUCCESS' ? 'delivered' : 'failed',
+    error: r.report_status === 'SUCCESS' ? undefined : `${str(r.errmsg)} ${str(r.description)}`.trim(),
     permanent: false,
   }));
 }
 
-export function parseReplies(provider: Provider, raw: Buffer): Reply[] {
+/** The answer id of a reply the provider calls `providerId`: the provider and a keyed digest of the id. */
+export function replyAnswerId(
+  provider: Provider,
+  providerId: string,
+  keyed: (purpose: string, value: string) => string,
+): string {
+  return `${provider}:${keyed(`sms-reply:${provider}`, providerId)}`;
+}
+
+/**
+ * The replies in a callback; throws 400 (problem+json) for a body the provider's format cannot
+ * read. A provider's id for a reply never leaves here as given (Tencent's is the sender's number
+ * and a time): `keyed` turns it into a keyed digest, the same for a repeated delivery.
+ */
+export function parseReplies(
+  provider: Provider,
+  raw: Buffer,
+  contentType: string | undefined,
+  keyed: (purpose: string, value: string) => string,
+): Reply[] {
+  checkContentType(provider, contentType);
+  const answerId = (providerId: string | undefined) =>
+    providerId ? replyAnswerId(provider, providerId, keyed) : undefined;
   if (provider === 'twilio') {
-    const p = new URLSearchParams(raw.toString('utf8'));
-    return [{ phone: digitsOf(p.get('From') ?? ''), text: p.get('Body') ?? '', id: p.get('MessageSid') ?? undefined }];
+    const p = form(raw, ['From', 'Body', 'MessageSid'], 'a Twilio incoming message');
+    return [
+      {
+        phone: digitsOf(p.get('From') ?? ''),
+        text: p.get('Body') ?? '',
+        answerId: answerId(p.get('MessageSid') ?? ''),
+      },
+    ];
   }
   if (provider === 'aliyun') {
-    return asArray(json(raw)).map((r) => ({
-      phone: digitsOf(str(r.phone_number)),
-      text: str(r.content),
-      id: str(r.sequence_id) || undefined,
+    return shaped(SHAPES.aliyunReply, json(raw), 'an Aliyun incoming message').map((r) => ({
+      phone: digitsOf(r.phone_number),
+      text: r.content,
+      answerId: answerId(r.sequence_id),
     }));
   }
-  return asArray(json(raw)).map((r) => ({
-    phone: digitsOf(str(r.mobile), str(r.nationcode)),
-    text: str(r.text),
-    id: r.time !== undefined ? `${str(r.mobile)}-${str(r.time)}` : undefined,
-  }));
+  return shaped(SHAPES.tencentReply, json(raw), 'a Tencent incoming message').map((r) => {
+    const phone = digitsOf(r.mobile, r.nationcode);
+    return { phone, text: r.text, answerId: answerId(r.time !== undefined ? `${phone}-${r.time}` : undefined) };
+  });
 }
 
 /** What each provider expects back from a callback. */

@@ -35,6 +35,16 @@ export class PhoneIndex {
     return createHmac('sha256', this.key).update(digits).digest('hex');
   }
 
+  /**
+   * A keyed digest, under the same key, of an identifier that may carry a number (a gateway's id
+   * for a reply is built from the sender's number by some providers): equal for equal input, so a
+   * repeated delivery keeps its id, and meaningless without the key. The NUL separator keeps it
+   * apart from the numbers' own digests, which are of digits only.
+   */
+  keyedId(purpose: string, value: string): string {
+    return createHmac('sha256', this.key).update(`${purpose}\0${value}`).digest('hex');
+  }
+
   /** The loan's number, replacing any earlier one; loans started together share one commit. */
   set(loanId: string, phone: string): Promise<void> {
     const hash = this.hash(phone);

@@ -1,9 +1,10 @@
 // Runs the Temporal CLI dev server for `npm start`: persisted to a SQLite file so loans survive
 // restarts, with the Web UI. In its own process group, so Ctrl-C reaches it only after the worker
-// and API have stopped.
+// and API have stopped; under a guard (dev-server-guard.js) that stops it when this process ends in
+// any way, kill -9 included, so it never keeps its ports and database file as an orphan.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createConnection } from 'node:net';
 import { Connection } from '@temporalio/client';
 import { temporalCliPath } from './binaries';
@@ -33,8 +34,14 @@ export const DEV_SERVER_SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=norma
 export interface RunningDevServer {
   address: string;
   uiUrl: string;
+  /** SIGTERM, then SIGKILL after 10 s; resolves once the server has exited. */
   stop(): Promise<void>;
+  /** SIGKILL to the server and its guard at once, for a stop that ran out of time. */
+  kill(): void;
 }
+
+/** Watches this process for the dev server; see the file itself. */
+export const DEV_SERVER_GUARD_PATH = join(__dirname, 'dev-server-guard.js');
 
 function portInUse(port: number): Promise<boolean> {
   return new Promise((done) => {
@@ -100,27 +107,45 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
   }
   mkdirSync(dirname(opts.dbFile), { recursive: true });
   const args = devServerArgs(opts);
-  const child = spawn(temporalCliPath(), args, { detached: true, stdio: ['ignore', 'inherit', 'inherit'] });
-  const killOnExit = () => child.exitCode === null && child.kill('SIGKILL');
-  process.once('exit', killOnExit);
+  // The guard and the server in a process group of their own; the guard's stdin is a pipe from this
+  // process, which only this process's end (of any kind) closes.
+  const child = spawn(process.execPath, [DEV_SERVER_GUARD_PATH, temporalCliPath(), ...args], {
+    detached: true,
+    stdio: ['pipe', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  // However this process exits (process.exit, an uncaught error), the whole group goes with it.
+  process.once('exit', killGroup);
   const address = `127.0.0.1:${opts.port}`;
   try {
     await waitUntilServing(address, child, 60_000);
   } catch (err) {
-    killOnExit();
+    killGroup();
     throw err;
   }
   return {
     address,
     uiUrl: `http://localhost:${opts.uiPort}`,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-      process.removeListener('exit', killOnExit);
+      if (running()) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(killGroup, 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      // Anything the server left in its group.
+      killGroup();
+      child.stdin?.destroy();
+      process.removeListener('exit', killGroup);
     },
+    kill: killGroup,
   };
 }

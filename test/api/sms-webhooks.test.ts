@@ -67,7 +67,7 @@ beforeAll(async () => {
     lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
     policies: POLICIES,
     log: createLogger('silent'),
-    apiKeys: [{ name: 'ledger', key: KEY, scopes: ['loans:write', 'loans:read'] }],
+    apiKeys: [{ name: 'ledger', key: KEY, scopes: ['loans:write', 'loans:read', 'metrics:read'] }],
     webhookSecrets: ['unused-secret-0123456789abcdef'],
     sms: {
       ledger,
@@ -158,6 +158,40 @@ describe('replies', () => {
     expect(s.answers).toEqual([expect.objectContaining({ kind: 'callback', note: '我下周一还款' })]);
   });
 
+  it('keeps no number in an answer id, whatever the provider builds it from; a repeated delivery counts once', async () => {
+    const national = `139${String(Math.floor(Math.random() * 9e7) + 1e7)}`;
+    const id = await startLoan(`+86${national}`);
+    const tencent = {
+      extend: '',
+      mobile: national,
+      nationcode: '86',
+      sign: '锦程金融',
+      text: '明天还',
+      time: 1730000123,
+    };
+    const aliyun = [{ phone_number: national, content: '后天还', send_time: '2024-10-30 10:05:00', sequence_id: 77 }];
+    for (let i = 0; i < 2; i++) {
+      await request(app).post(`/v1/webhooks/sms/tencent/inbound?token=${CALLBACK_TOKEN}`).send(tencent).expect(200);
+      await request(app).post(`/v1/webhooks/sms/aliyun/inbound?token=${CALLBACK_TOKEN}`).send(aliyun).expect(200);
+    }
+    const { answers } = (await status(id)) as { answers: Array<{ answerId?: string; note?: string }> };
+    expect(answers.map((a) => a.note)).toEqual(['明天还', '后天还']);
+    for (const a of answers) {
+      expect(a.answerId).toMatch(/^(tencent|aliyun):[0-9a-f]{64}$/);
+      for (const leak of [national, '1730000123', '77']) expect(a.answerId).not.toContain(leak);
+    }
+    // Twilio's id carries no number, but no provider's id is kept as given.
+    const phone = `+1202555${String(Math.floor(Math.random() * 9000) + 1000)}`;
+    const twilioLoan = await startLoan(phone);
+    const params = { From: phone, Body: 'call me', MessageSid: `SM${randomUUID().replace(/-/g, '')}` };
+    await twilioPost('/v1/webhooks/sms/twilio/inbound', params).expect(200);
+    await twilioPost('/v1/webhooks/sms/twilio/inbound', params).expect(200);
+    const twilioAnswers = (await status(twilioLoan)).answers as Array<{ answerId: string }>;
+    expect(twilioAnswers).toHaveLength(1);
+    expect(twilioAnswers[0].answerId).toMatch(/^twilio:[0-9a-f]{64}$/);
+    expect(twilioAnswers[0].answerId).not.toContain(params.MessageSid);
+  });
+
   it('answers 404 for an unknown provider', async () => {
     await request(app).post(`/v1/webhooks/sms/carrier-pigeon/inbound?token=${CALLBACK_TOKEN}`).send({}).expect(404);
   });
@@ -201,5 +235,89 @@ describe('delivery receipts', () => {
     await twilioPost('/v1/webhooks/sms/twilio/status', { MessageSid: sid, MessageStatus: 'delivered' }).expect(200);
     expect(ledger.get(key)!.deliveryStatus).toBe('delivered');
     expect((await status(id)).failed).toEqual([]);
+  });
+});
+
+describe('callbacks the provider’s format cannot read', () => {
+  const rejected = async (provider: string, kind: string): Promise<number> => {
+    const text = (await request(app).get('/metrics').set('Authorization', `Bearer ${KEY}`).expect(200)).text;
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith(`loan_reminders_sms_callbacks_rejected_total{provider="${provider}",kind="${kind}"}`));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+  const post = (provider: string, kind: string) =>
+    request(app).post(`/v1/webhooks/sms/${provider}/${kind}?token=${CALLBACK_TOKEN}`);
+
+  it('answers 400 problem+json, acknowledges nothing, and counts each by provider and kind', async () => {
+    const cases: Array<[string, string, () => request.Test]> = [
+      ['aliyun', 'status', () => post('aliyun', 'status').type('json').send('{"biz_id": ')],
+      ['aliyun', 'status', () => post('aliyun', 'status').send([{ report: 'delivered' }])],
+      ['aliyun', 'status', () => post('aliyun', 'status').send([])],
+      ['aliyun', 'status', () => post('aliyun', 'status').send({ biz_id: '1^2', success: 'maybe' })],
+      ['aliyun', 'inbound', () => post('aliyun', 'inbound').send([{ content: '退订' }])],
+      ['aliyun', 'inbound', () => post('aliyun', 'inbound').type('form').send('phone_number=13800138077&content=TD')],
+      ['aliyun', 'inbound', () => post('aliyun', 'inbound').send('"just a string"').type('json')],
+      ['tencent', 'status', () => post('tencent', 'status').send([{ mobile: '13800138000' }])],
+      ['tencent', 'status', () => post('tencent', 'status').type('text/plain').send('report_status=SUCCESS')],
+      ['tencent', 'inbound', () => post('tencent', 'inbound').send({ nationcode: '86', text: 'hi' })],
+      ['tencent', 'inbound', () => post('tencent', 'inbound').send({ mobile: '13800138000', text: 42 })],
+    ];
+    for (const [provider, kind, send] of cases) {
+      const before = await rejected(provider, kind);
+      const res = await send();
+      expect(res.status, `${provider} ${kind}: ${res.text}`).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.text).not.toContain('成功');
+      expect(await rejected(provider, kind)).toBe(before + 1);
+    }
+  });
+
+  it('a signed Twilio callback without its fields, or not a form, is a 400 too', async () => {
+    const before = [await rejected('twilio', 'status'), await rejected('twilio', 'inbound')];
+    expect((await twilioPost('/v1/webhooks/sms/twilio/status', { MessageStatus: 'delivered' })).status).toBe(400);
+    expect((await twilioPost('/v1/webhooks/sms/twilio/inbound', { Body: 'STOP', MessageSid: 'SM1' })).status).toBe(400);
+    // JSON instead of a form, signed as Twilio signs (over the body read as form fields).
+    const body = JSON.stringify({ MessageSid: 'SM1', MessageStatus: 'delivered' });
+    const asForm = Object.fromEntries(new URLSearchParams(body));
+    const signature = twilio.getExpectedTwilioSignature(
+      TWILIO_TOKEN,
+      `${PUBLIC}/v1/webhooks/sms/twilio/status`,
+      asForm,
+    );
+    const json = await request(app)
+      .post('/v1/webhooks/sms/twilio/status')
+      .set('X-Twilio-Signature', signature)
+      .type('json')
+      .send(body);
+    expect(json.status).toBe(400);
+    expect([await rejected('twilio', 'status'), await rejected('twilio', 'inbound')]).toEqual([
+      before[0] + 2,
+      before[1] + 1,
+    ]);
+  });
+
+  it('well-formed callbacks of every provider are still acknowledged in its own format', async () => {
+    await post('aliyun', 'status')
+      .send([{ biz_id: 'unknown^1', success: true, err_code: 'DELIVERED', phone_number: '13800138000' }])
+      .expect(200, { code: 0, msg: '成功' });
+    await post('aliyun', 'status')
+      .send([{ biz_id: 'unknown^2', success: 'false', err_code: 'MK:0001', err_msg: 'failed' }])
+      .expect(200);
+    await post('tencent', 'status')
+      .send([{ sid: 'unknown:1', report_status: 'SUCCESS', mobile: '13800138000', nationcode: '86' }])
+      .expect(200, { result: 0, errmsg: 'OK' });
+    await post('tencent', 'inbound')
+      .send({ extend: '', mobile: '13800138011', nationcode: '86', sign: '锦程金融', text: '', time: 1730000000 })
+      .expect(200);
+    await post('aliyun', 'inbound')
+      .send({ phone_number: '13800138012', content: 'hello', send_time: '2024-10-30 10:05:00' })
+      .expect(200);
+    const ok = await twilioPost('/v1/webhooks/sms/twilio/status', { MessageSid: 'SMunknown', MessageStatus: 'queued' });
+    expect(ok.status).toBe(200);
+    expect(ok.text).toContain('<Response>');
+    await twilioPost('/v1/webhooks/sms/twilio/inbound', { From: '+12025550100', Body: '', MessageSid: 'SMx' }).expect(
+      200,
+    );
   });
 });

@@ -9,7 +9,13 @@ import {
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/data-converter-helpers';
 import { temporal } from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
-import { EncryptionCodec, encryptedDataConverter, KEY_ID_METADATA, parsePayloadKeys } from '../../src/codec/encryption';
+import {
+  CIPHER_METADATA,
+  EncryptionCodec,
+  encryptedDataConverter,
+  KEY_ID_METADATA,
+  parsePayloadKeys,
+} from '../../src/codec/encryption';
 
 const key = () => randomBytes(32).toString('base64');
 const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? new Uint8Array()).toString('utf8');
@@ -59,6 +65,49 @@ describe('payload encryption', () => {
     // Same key material under another id: the id is authenticated, so this fails too.
     const relabelled = { ...enc, metadata: { ...enc.metadata, [KEY_ID_METADATA]: Buffer.from('b') } };
     await expect(codec.decode([relabelled])).rejects.toThrow();
+  });
+
+  it('refuses our encoding under a cipher label, key id or metadata it did not write, naming the problem', async () => {
+    const codec = new EncryptionCodec(parsePayloadKeys(`a:${k1}`));
+    const [enc] = await codec.encode([plain()]);
+    const withMeta = (metadata: Record<string, Uint8Array | undefined>): Payload => ({
+      ...enc,
+      metadata: Object.fromEntries(
+        Object.entries({ ...enc.metadata, ...metadata }).filter((e): e is [string, Uint8Array] => !!e[1]),
+      ),
+    });
+    const cases: Array<[Payload, RegExp]> = [
+      [withMeta({ [CIPHER_METADATA]: Buffer.from('NONE') }), /cipher "NONE"/],
+      [withMeta({ [CIPHER_METADATA]: Buffer.from('aes-256-gcm ') }), /cipher/],
+      [withMeta({ [CIPHER_METADATA]: undefined }), /no encryption-cipher/],
+      [withMeta({ [KEY_ID_METADATA]: undefined }), /no encryption-key-id/],
+      [withMeta({ [KEY_ID_METADATA]: Buffer.from('') }), /no encryption-key-id/],
+      [withMeta({ 'x-extra': Buffer.from('1') }), /metadata "x-extra"/],
+    ];
+    for (const [payload, problem] of cases) await expect(codec.decode([payload])).rejects.toThrow(problem);
+    // Our cipher labels on a payload that claims another encoding: relabelled, not a plain payload.
+    const disguised = withMeta({ encoding: Buffer.from('json/plain') });
+    await expect(codec.decode([disguised])).rejects.toThrow(/encoding "json\/plain"/);
+    const stripped = { ...enc, metadata: { ...enc.metadata, encoding: Buffer.from('binary/null') } };
+    await expect(codec.decode([stripped])).rejects.toThrow(/relabelled/);
+    // Untouched, it still decodes.
+    const [dec] = await codec.decode([withMeta({})]);
+    expect(defaultPayloadConverter.fromPayload(dec)).toEqual(loan);
+  });
+
+  it('passes through, unchanged, payloads that never went through it (binary/null, json/plain, raw bytes)', async () => {
+    const codec = new EncryptionCodec(parsePayloadKeys(`a:${k1}`));
+    const untouched = [
+      defaultPayloadConverter.toPayload(undefined)!,
+      defaultPayloadConverter.toPayload(null)!,
+      defaultPayloadConverter.toPayload(new Uint8Array([1, 2, 3]))!,
+      plain(),
+      { data: Buffer.from('no metadata at all') },
+    ];
+    const decoded = await codec.decode(untouched);
+    expect(decoded).toHaveLength(untouched.length);
+    decoded.forEach((p, i) => expect(p).toBe(untouched[i]));
+    expect(defaultPayloadConverter.fromPayload(decoded[3])).toEqual(loan);
   });
 
   it('passes through payloads written before encryption', async () => {

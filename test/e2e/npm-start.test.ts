@@ -1,16 +1,99 @@
 // `npm start` as a user runs it: the whole stack from one command, stopped with Ctrl-C
-// (SIGINT), started again on the same data folder, with the loan still there.
-import { mkdtempSync, readFileSync } from 'node:fs';
+// (SIGINT), started again on the same data folder, with the loan still there. And stopped the ways
+// a terminal and a process manager stop it, while reminders are being sent: Ctrl-C as the terminal
+// sends it (to npm, tsx and the program at once, relayed again by npm and tsx), SIGTERM, a mix, and
+// kill -9 of the program itself; each time nothing it started is left running or listening.
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, portFree, startStack, stop, type Stack } from '../helpers/stack';
+import { freePort, portFree, ROOT, startStack, stop, until, type Stack } from '../helpers/stack';
 import { localDate } from '../helpers/temporal';
 
 const running: Stack[] = [];
+const groups: number[] = [];
 afterAll(() => {
   for (const s of running) if (s.child.exitCode === null) s.child.kill('SIGKILL');
+  for (const g of groups) killGroup(g, 'SIGKILL');
+  for (const pid of leftovers(marker)) killPid(pid, 'SIGKILL');
 });
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // the group has gone
+  }
+}
+function killPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone
+  }
+}
+
+/** A value in every environment this test gives: processes still carrying it are the stack's. */
+const marker = `LOAN_REMINDERS_STOP_TEST=${process.pid}-${Date.now()}`;
+
+/** Every process (npm, sh, tsx, node, the Temporal server and anything it ran) started with the marker. */
+function leftovers(tag: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const env = readFileSync(`/proc/${entry}/environ`);
+      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (state !== 'Z' && env.includes(Buffer.from(tag))) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile, or not ours
+    }
+  }
+  return pids;
+}
+
+interface NpmStart {
+  pid: number;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** `npm start` in a process group of its own, as a terminal's foreground job. */
+async function npmStart(env: NodeJS.ProcessEnv): Promise<NpmStart> {
+  const child = spawn('npm', ['start'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, [marker.split('=')[0]]: marker.split('=')[1] },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  groups.push(child.pid!);
+  let out = '';
+  child.stdout?.on('data', (d) => (out += String(d)));
+  child.stderr?.on('data', (d) => (out += String(d)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal })),
+  );
+  let gone = false;
+  void exited.then(() => (gone = true));
+  await until('npm start is running', () => out.includes('Press Ctrl-C to stop.') || gone, 120_000, 200);
+  if (!out.includes('Press Ctrl-C to stop.')) throw new Error(`npm start did not start:\n${out}`);
+  return { pid: child.pid!, output: () => out, exited };
+}
+
+/** The program itself (node running src/dev.ts), below npm and anything between. */
+function programPid(): number {
+  const found = leftovers(marker).filter((pid) => {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return (
+      cmd.some((a) => a.endsWith('src/dev.ts')) &&
+      cmd[0].endsWith('node') &&
+      !cmd.some((a) => a.includes('tsx/dist/cli'))
+    );
+  });
+  expect(found).toHaveLength(1);
+  return found[0];
+}
 
 describe('npm start', () => {
   it('runs dev server, UI, worker and API; Ctrl-C stops them; a restart keeps the loan', async () => {
@@ -75,4 +158,128 @@ describe('npm start', () => {
     expect(await status.json()).toMatchObject({ loanId, status: 'active', outstanding: 500000 });
     expect(await stop(second)).toBe(0);
   }, 180_000);
+
+  it('stops everything it started however it is stopped while sends are in flight, and starts again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loan-reminders-stops-'));
+    const policies = join(dir, 'policies');
+    mkdirSync(policies);
+    for (const f of readdirSync(join(ROOT, 'policies'))) copyFileSync(join(ROOT, 'policies', f), join(policies, f));
+    // Reminders a few seconds after each loan starts, so the stops below land among the sends.
+    writeFileSync(
+      join(policies, 'burst.json'),
+      JSON.stringify({
+        id: 'burst',
+        description: 'Seconds apart, for the stop test.',
+        anchor: 'loan-start',
+        sendTime: '00:00',
+        window: { start: '00:00', end: '24:00' },
+        points: [
+          { stage: 'pre-due', offset: 'PT2S', template: 'pre-due' },
+          { stage: 'due', offset: 'PT8S', template: 'due' },
+        ],
+        caps: [],
+        maxLateness: 'PT10M',
+        afterLastPoint: { handOver: true, listenFor: 'PT1H' },
+        thankYou: true,
+        promiseToPay: { grace: 'PT1M', maxAhead: 'P30D' },
+        gentleAfterHarshRating: true,
+      }),
+    );
+    const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
+    const data = join(dir, 'data');
+    const env = {
+      DATA_DIR: data,
+      POLICIES_DIR: policies,
+      PORT: String(apiPort),
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: String(uiPort),
+      TEMPORAL_ADDRESS: '',
+      SMS_RATE_PER_SECOND: '40',
+      LOG_LEVEL: 'warn',
+    };
+    const outboxLines = () =>
+      existsSync(join(data, 'outbox.jsonl'))
+        ? readFileSync(join(data, 'outbox.jsonl'), 'utf8').split('\n').length - 1
+        : 0;
+    let batch = 0;
+    /** 200 loans on the burst policy; waits until their reminders are going out. */
+    const startSending = async () => {
+      const key = readFileSync(join(data, 'dev-api-key'), 'utf8').trim();
+      const before = outboxLines();
+      const n = batch++;
+      const loans = Array.from({ length: 200 }, (_, i) => ({
+        loanId: `STOP-${n}-${i}-${Date.now().toString(36)}`,
+        policyId: 'burst',
+        borrower: { name: 'Test', phone: `+1202555${String(1000 + i)}`, locale: 'en-US', timezone: 'UTC' },
+        amountDue: 10_000,
+        currency: 'USD',
+        dueDate: new Date().toISOString().slice(0, 10),
+      }));
+      const res = await fetch(`http://127.0.0.1:${apiPort}/v1/loans/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ loans }),
+      });
+      expect(res.status).toBe(200);
+      await until('reminders are being sent', () => outboxLines() > before + 5, 60_000, 50);
+    };
+    const allGone = async (what: string) => {
+      // Within the stop's grace (30 s) and a little: npm itself may end first, its program after.
+      await until(`nothing of the stack is left (${what})`, () => leftovers(marker).length === 0, 45_000, 100);
+      for (const port of [apiPort, temporalPort, uiPort])
+        expect(await portFree(port), `${what}: port ${port}`).toBe(true);
+    };
+    const signals = async (pgid: number, list: NodeJS.Signals[], gapMs: number) => {
+      for (const sig of list) {
+        killGroup(pgid, sig);
+        await new Promise((r) => setTimeout(r, gapMs));
+      }
+    };
+
+    // Ctrl-C: the terminal signals the whole foreground job, npm and tsx relay it again.
+    let stack = await npmStart(env);
+    await startSending();
+    await signals(stack.pid, ['SIGINT', 'SIGINT', 'SIGINT'], 5);
+    await stack.exited;
+    await allGone('Ctrl-C ×3');
+    expect(stack.output(), 'Ctrl-C ×3').toContain('Stopped.');
+
+    // On the same data folder and ports: SIGTERM and SIGINT mixed, as a process manager then a person.
+    stack = await npmStart(env);
+    await startSending();
+    await signals(stack.pid, ['SIGTERM', 'SIGINT', 'SIGTERM'], 20);
+    await stack.exited;
+    await allGone('SIGTERM, SIGINT, SIGTERM');
+    expect(stack.output(), 'SIGTERM, SIGINT, SIGTERM').toContain('Stopped.');
+
+    // SIGTERM to the program alone, twice (a supervisor that repeats itself).
+    stack = await npmStart(env);
+    await startSending();
+    const program = programPid();
+    killPid(program, 'SIGTERM');
+    await new Promise((r) => setTimeout(r, 10));
+    killPid(program, 'SIGTERM');
+    await stack.exited;
+    await allGone('SIGTERM ×2 to the program');
+    expect(stack.output(), 'SIGTERM ×2 to the program').toContain('Stopped.');
+
+    // kill -9 of the program itself: it stops nothing, so the Temporal server must notice and stop.
+    stack = await npmStart(env);
+    await startSending();
+    killPid(programPid(), 'SIGKILL');
+    await stack.exited;
+    await allGone('kill -9 of the program');
+
+    // And it starts again on the same folder and ports, with the loans still there.
+    stack = await npmStart(env);
+    const key = readFileSync(join(data, 'dev-api-key'), 'utf8').trim();
+    const listed = await fetch(`http://127.0.0.1:${apiPort}/v1/loans?policyId=burst&pageSize=10`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(listed.status).toBe(200);
+    await signals(stack.pid, ['SIGINT', 'SIGINT'], 5);
+    await stack.exited;
+    await allGone('final Ctrl-C');
+    expect(stack.output()).toContain('Stopped.');
+  }, 600_000);
 });

@@ -1,9 +1,11 @@
 // Proof that borrowers' personal data never reaches Temporal in clear: loans live their whole life
-// on the real stack (`npm start`: dev server with its SQLite file, worker, API), then every file the
-// stack wrote except the SMS outbox, and everything it logged, is searched for each borrower's name
-// and number. The Web UI, in a real headless Chromium, still shows a loan's input decoded through
+// on the real stack (`npm start`: dev server with its SQLite file, worker, API), borrowers answer in
+// their own words quoting their own names (an SMS reply through the gateway's inbound webhook, a
+// reply, a call-back note and a dispute's reason through the API), then every file the stack wrote
+// except the SMS outbox, and everything it logged, is searched for each borrower's name and number. The Web UI, in a real headless Chromium, still shows a loan's input decoded through
 // the codec endpoint.
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +132,39 @@ beforeAll(async () => {
   await until('every loan has had its first SMS', async () =>
     (await Promise.all(BORROWERS.map(statusOf))).every((s) => s.messagesSent.length >= 1),
   );
+  // Borrowers answer in their own words, quoting their own names and numbers. P1 by SMS, through
+  // the Tencent gateway's inbound webhook (whose reply id is built from the sender's number).
+  const callbackToken = readFileSync(join(dataDir, 'data', 'dev-sms-callback-token'), 'utf8').trim();
+  const inbound = await fetch(`${api}/v1/webhooks/sms/tencent/inbound?token=${callbackToken}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      extend: '',
+      mobile: p1.phone.slice(3),
+      nationcode: '86',
+      sign: '锦程金融',
+      text: `我是${p1.name}，明天还款，有事打${p1.phone.slice(3)}`,
+      time: Math.floor(Date.now() / 1000),
+    }),
+  });
+  expect(inbound.status).toBe(200);
+  expect(
+    (await call('POST', `/v1/loans/${loanId(p2)}/feedback`, { kind: 'reply', text: `${p2.name} here, call me` }))
+      .status,
+  ).toBe(202);
+  expect(
+    (
+      await call('POST', `/v1/loans/${loanId(p4)}/feedback`, {
+        kind: 'callback',
+        note: `${p4.name}请回电 ${p4.phone}`,
+      })
+    ).status,
+  ).toBe(202);
+  await until('P1 has the SMS reply as an answer', async () => {
+    const answers = ((await call('GET', `/v1/loans/${loanId(p1)}`)).body as { answers: Array<{ answerId?: string }> })
+      .answers;
+    return answers.some((a) => a.answerId?.startsWith('tencent:'));
+  });
   expect(
     (
       await call('POST', `/v1/loans/${loanId(p1)}/payments`, {
@@ -140,9 +175,14 @@ beforeAll(async () => {
     ).status,
   ).toBe(202);
   expect((await call('POST', `/v1/loans/${loanId(p2)}/feedback`, { kind: 'opt-out' })).status).toBe(202);
-  expect((await call('POST', `/v1/loans/${loanId(p3)}/feedback`, { kind: 'dispute', reason: 'not mine' })).status).toBe(
-    202,
-  );
+  expect(
+    (
+      await call('POST', `/v1/loans/${loanId(p3)}/feedback`, {
+        kind: 'dispute',
+        reason: `not mine, ${p3.name} never borrowed`,
+      })
+    ).status,
+  ).toBe(202);
   expect((await call('PATCH', `/v1/loans/${loanId(p4)}`, { borrower: { phone: NEW_NUMBER } })).status).toBe(200);
   await until('P3 is paused', async () => (await statusOf(p3)).status === 'paused');
   expect((await call('POST', `/v1/loans/${loanId(p3)}/close`, { reason: 'cancelled' })).status).toBe(200);
@@ -202,14 +242,43 @@ describe('privacy on the real stack', () => {
       body,
     });
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    // A payload of ours relabelled as not encrypted is refused, by name, not passed on.
+    const encoded = await fetch(`${api}/codec/encode`, {
+      method: 'POST',
+      headers: { ...headers, authorization: `Bearer ${key}` },
+      body: JSON.stringify({
+        payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: 'e30=' }],
+      }),
+    });
+    const [sealed] = ((await encoded.json()) as { payloads: Array<{ metadata: Record<string, string> }> }).payloads;
+    const relabelled = { ...sealed, metadata: { ...sealed.metadata, 'encryption-cipher': btoa('NONE') } };
+    const refused = await fetch(`${api}/codec/decode`, {
+      method: 'POST',
+      headers: { ...headers, authorization: `Bearer ${key}` },
+      body: JSON.stringify({ payloads: [relabelled] }),
+    });
+    expect(refused.status).toBe(422);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/cipher "NONE"/);
   });
 
   it('no name or number in Temporal’s database, the stores or the logs, after the stack stops', async () => {
     expect(await stop(stack)).toBe(0);
     const data = join(dataDir, 'data');
-    const files = readdirSync(data).filter((f) => f !== 'outbox.jsonl' && !f.startsWith('dev-'));
+    // Every file the stack wrote, in any folder, the SQLite journals and the local secrets included;
+    // only the outbox, which is what the borrowers receive, holds their names.
+    const walk = (dir: string): string[] =>
+      readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : [join(dir, f)]));
+    const files = walk(data)
+      .map((f) => f.slice(data.length + 1))
+      .filter((f) => f !== 'outbox.jsonl');
     expect(files).toEqual(
-      expect.arrayContaining(['temporal.db', 'events.sqlite', 'sends.sqlite', 'phone-index.sqlite']),
+      expect.arrayContaining([
+        'temporal.db',
+        'events.sqlite',
+        'sends.sqlite',
+        'phone-index.sqlite',
+        'operations.jsonl',
+      ]),
     );
     const haystacks: Array<[string, Buffer]> = [
       ...files.map((f): [string, Buffer] => [f, readFileSync(join(data, f))]),
@@ -225,5 +294,14 @@ describe('privacy on the real stack', () => {
     const outbox = readFileSync(join(data, 'outbox.jsonl'));
     for (const b of BORROWERS) expect(outbox.includes(Buffer.from(b.name))).toBe(true);
     expect(outbox.includes(Buffer.from(NEW_NUMBER))).toBe(true);
+    // The borrowers' words reached operations, encrypted: the payload key reads them back.
+    const ops = readFileSync(join(data, 'operations.jsonl'), 'utf8');
+    expect(ops).toMatch(/"note":"enc:AES-256-GCM:/);
+    const opened = execFileSync(process.execPath, ['--import', 'tsx', 'src/operations/read.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, DATA_DIR: data, LOG_LEVEL: 'silent' },
+      encoding: 'utf8',
+    });
+    for (const b of BORROWERS) expect(opened).toContain(b.name);
   }, 60_000);
 });

@@ -48,6 +48,8 @@ export interface HostileCtx {
   publicBaseUrl: string;
   callbackToken: string;
   codecUiToken: string;
+  /** The answer id the API derives from a gateway's id for a reply (a keyed digest, never the id). */
+  answerIdOf(provider: 'twilio' | 'aliyun' | 'tencent', providerId: string): string;
   /** Loans started before the barrage; hostile requests aim at them, valid ones pay and answer them. */
   targets: ReadonlyArray<{ loanId: string; phone: string }>;
   /** Due date of every loan the test starts (a month ahead: no SMS falls due during the test). */
@@ -1299,7 +1301,7 @@ function validMixed(ctx: HostileCtx): fc.Arbitrary<Spec> {
               expect = {
                 kind: 'accept',
                 statuses: Array(replays).fill(200),
-                effect: { type: 'answer', loanId: target.loanId, answerId: `twilio:${sid}` },
+                effect: { type: 'answer', loanId: target.loanId, answerId: ctx.answerIdOf('twilio', sid) },
               };
               return {
                 method: 'POST',
@@ -1313,7 +1315,7 @@ function validMixed(ctx: HostileCtx): fc.Arbitrary<Spec> {
               expect = {
                 kind: 'accept',
                 statuses: Array(replays).fill(200),
-                effect: { type: 'answer', loanId: target.loanId, answerId: `aliyun:${seq}` },
+                effect: { type: 'answer', loanId: target.loanId, answerId: ctx.answerIdOf('aliyun', seq) },
               };
               const item = { phone_number: target.phone.replace(/^\+86/, ''), content: '请回电', sequence_id: seq };
               return jsonSent('POST', `/v1/webhooks/sms/aliyun/inbound?token=${ctx.callbackToken}`, [item]);

@@ -20,7 +20,9 @@ import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replyAnswerId } from '../../src/api/sms-webhooks';
 import { EncryptionCodec, encryptedDataConverter, parsePayloadKeys } from '../../src/codec/encryption';
+import { PhoneIndex } from '../../src/store/phone-index';
 import type { LoanReminderInput, LoanStatus } from '../../src/workflows/loan-reminder';
 import { loanStatusQuery } from '../../src/workflows/loan-reminder';
 import { freePort, ROOT } from '../helpers/stack';
@@ -51,6 +53,8 @@ const KEYS = {
   decoder: `decoder-${randomBytes(16).toString('hex')}`,
 };
 const PAYLOAD_KEYS = `hostile:${randomBytes(32).toString('base64')}`;
+/** The API's phone index key, which also keys the answer ids it derives from gateways' reply ids. */
+const PHONE_INDEX_KEY = randomBytes(32).toString('hex');
 const CTX_TOKENS = {
   webhook: `whsec-${randomBytes(16).toString('hex')}`,
   twilio: `twilio-${randomBytes(16).toString('hex')}`,
@@ -108,7 +112,7 @@ beforeAll(async () => {
     OPERATIONS_PATH: join(dir, 'operations.jsonl'),
     EVENT_STORE_PATH: join(dir, 'events.sqlite'),
     PHONE_INDEX_PATH: join(dir, 'phone-index.sqlite'),
-    PHONE_INDEX_KEY: randomBytes(32).toString('hex'),
+    PHONE_INDEX_KEY,
     SMS_CALLBACK_TOKEN: CTX_TOKENS.callback,
     CODEC_UI_TOKEN: CTX_TOKENS.codecUi,
     API_KEYS: [
@@ -416,6 +420,14 @@ describe('hostile input against every route', () => {
       publicBaseUrl: CTX_TOKENS.publicBaseUrl,
       callbackToken: CTX_TOKENS.callback,
       codecUiToken: CTX_TOKENS.codecUi,
+      answerIdOf: (provider, providerId) => {
+        const index = new PhoneIndex(':memory:', PHONE_INDEX_KEY);
+        try {
+          return replyAnswerId(provider, providerId, (purpose, value) => index.keyedId(purpose, value));
+        } finally {
+          index.close();
+        }
+      },
       targets: Array.from({ length: TARGETS }, (_, i) => ({
         loanId: `HT-${i}-${randomUUID().slice(0, 8)}`,
         phone: `+861390000${String(1000 + i)}`,
