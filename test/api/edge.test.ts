@@ -170,3 +170,95 @@ describe('a loan whose workflow cannot run', () => {
     await env.client.workflow.getHandle(`loan-${loan.loanId}`).terminate('test over');
   });
 });
+
+describe('time zones are IANA names', () => {
+  const hostZones = ['system', 'default', 'local', 'UTC+8', 'GMT-5', 'Local'];
+  it.each(hostZones)('refuses %s at the start and in a change', async (timezone) => {
+    const loan = newLoan();
+    expectProblem(
+      await post('/v1/loans').send({ ...loan, borrower: { ...loan.borrower, timezone } }),
+      400,
+      'borrower.timezone',
+    );
+    expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+  });
+
+  it('refuses them in a change too, and takes UTC and Etc/ zones', async () => {
+    const loan = await startLoan();
+    for (const timezone of hostZones)
+      expectProblem(await patch(`/v1/loans/${loan.loanId}`).send({ borrower: { timezone } }), 400, 'borrower.timezone');
+    await patch(`/v1/loans/${loan.loanId}`)
+      .send({ borrower: { timezone: 'Etc/GMT-8' } })
+      .expect(200);
+    await patch(`/v1/loans/${loan.loanId}`)
+      .send({ borrower: { timezone: 'UTC' } })
+      .expect(200);
+    await startLoan(newLoan(14, 'America/Argentina/Buenos_Aires'));
+  });
+});
+
+describe('text that reaches an SMS', () => {
+  const hostile = [
+    'Mr\nSmith',
+    'Mr\u202Eevil',
+    'Mr\u0000',
+    'Mr {{amount}}',
+    'visit http://x.io',
+    'www.pay-here.com',
+    'pay.example.io',
+    'x.io',
+    'Mr\u200B',
+  ];
+  const withHonorific = (honorific: string) => {
+    const loan = newLoan();
+    return { ...loan, borrower: { ...loan.borrower, honorific } };
+  };
+  const withLender = (name: { 'zh-CN': string; 'en-US': string }, contactPhone = '400 123 4567') => ({
+    ...newLoan(),
+    lender: { name, contactPhone },
+  });
+  it.each(hostile)('refuses the honorific %j', async (value) => {
+    const loan = withHonorific(value);
+    expectProblem(await post('/v1/loans').send(loan), 400, 'borrower.honorific');
+    expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+  });
+  it.each(hostile)('refuses the lender name %j in either locale', async (value) => {
+    expectProblem(
+      await post('/v1/loans').send(withLender({ 'zh-CN': value, 'en-US': 'Jincheng' })),
+      400,
+      'lender.name.zh-CN',
+    );
+    expectProblem(
+      await post('/v1/loans').send(withLender({ 'zh-CN': '锦程', 'en-US': value })),
+      400,
+      'lender.name.en-US',
+    );
+  });
+  it.each(['x.io', 'pay.example.io', 'Zhang\u202E', 'www.x.cn'])('refuses the borrower name %j', async (name) => {
+    const loan = newLoan();
+    expectProblem(
+      await post('/v1/loans').send({ ...loan, borrower: { ...loan.borrower, name } }),
+      400,
+      'borrower.name',
+    );
+  });
+  const badPhones = ['--- ---', '+', '4001234567\n', '400{{x}}', '400.123.4567', '+ 400', '400--123', 'http://x.io'];
+  it.each(badPhones)('refuses the lender contact phone %j', async (contactPhone) => {
+    expectProblem(
+      await post('/v1/loans').send(withLender({ 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone)),
+      400,
+      'lender.contactPhone',
+    );
+  });
+  it('takes ordinary honorifics, lender names and phone numbers', async () => {
+    await post('/v1/loans').send(withHonorific('Ms')).expect(201);
+    await post('/v1/loans').send(withHonorific('先生')).expect(201);
+    await post('/v1/loans').send(withHonorific('Dr.')).expect(201);
+    await post('/v1/loans')
+      .send(withLender({ 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance Co., Ltd. (360)' }, '+86 400-123-4567'))
+      .expect(201);
+    await post('/v1/loans')
+      .send(withLender({ 'zh-CN': '锦程金融', 'en-US': 'O’Brien & Sons' }, '4001234567'))
+      .expect(201);
+  });
+});
