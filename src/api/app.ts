@@ -9,7 +9,7 @@ import { pinoHttp } from 'pino-http';
 import type { Lender } from '../domain/loan';
 import type { Logger } from '../log';
 import type { PolicyRegistry } from '../policies/registry';
-import { authenticator, presentedKey, type ApiKey } from './auth';
+import { authenticator, keyFinder, presentedKey, type ApiKey } from './auth';
 import { codecRouter, redactUrl, type CodecServerOptions } from './codec';
 import { dashboardRouter } from './dashboard';
 import { createMetrics } from './metrics';
@@ -116,6 +116,10 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   // ---- Rate limit, per key (or address), before any work ----
+  // Only a key the API knows has an allowance of its own. Anything else (no key, a made-up or
+  // expired one, a webhook's or gateway's request) counts against the caller's address, so fresh
+  // random keys do not buy fresh allowances.
+  const knownKey = keyFinder(deps.apiKeys);
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: deps.rateLimitPerMinute ?? 1200,
@@ -123,7 +127,9 @@ export function createApp(deps: AppDeps): express.Express {
     legacyHeaders: false,
     keyGenerator: (req) => {
       const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
-      return key ? `key:${createHash('sha256').update(key).digest('hex')}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
+      return key && knownKey(key)
+        ? `key:${createHash('sha256').update(key).digest('hex')}`
+        : `ip:${ipKeyGenerator(req.ip ?? '')}`;
     },
     handler: (req, res) =>
       sendProblem(

@@ -262,3 +262,35 @@ describe('text that reaches an SMS', () => {
       .expect(201);
   });
 });
+
+describe('rate limits for unknown callers', () => {
+  const routes: Array<[string, (a: Express, auth: string) => request.Test]> = [
+    ['GET /v1/loans', (a, auth) => request(a).get('/v1/loans').set('Authorization', auth)],
+    [
+      'POST /v1/webhooks/payments',
+      (a, auth) =>
+        request(a)
+          .post('/v1/webhooks/payments')
+          .set('Authorization', auth)
+          .set('content-type', 'application/json')
+          .send('{}'),
+    ],
+    [
+      'POST /v1/webhooks/sms/twilio/status',
+      (a, auth) => request(a).post('/v1/webhooks/sms/twilio/status').set('Authorization', auth).send('x=1'),
+    ],
+    [
+      'POST /v1/webhooks/sms/aliyun/inbound',
+      (a, auth) => request(a).post('/v1/webhooks/sms/aliyun/inbound').set('X-API-Key', auth).send('[]'),
+    ],
+  ];
+  it.each(routes)('counts made-up keys against the address on %s', async (_route, send) => {
+    const limited = createApp({ ...deps, rateLimitPerMinute: 30 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++) statuses.push((await send(limited, `Bearer ${randomUUID()}${randomUUID()}`)).status);
+    expect(statuses.slice(0, 30)).not.toContain(429);
+    expect(statuses.slice(30)).toEqual(Array(30).fill(429));
+    // A known key still has its own allowance.
+    await request(limited).get('/v1/loans/NO-SUCH').set('Authorization', `Bearer ${WRITER}`).expect(404);
+  });
+});
