@@ -14,7 +14,7 @@ import { codecRouter, redactUrl, type CodecServerOptions } from './codec';
 import { dashboardRouter } from './dashboard';
 import { createMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
-import { errorMiddleware, ProblemError, sendProblem } from './problem';
+import { errorMiddleware, problemInstance, ProblemError, sendProblem } from './problem';
 import type { EventStore } from '../store/events';
 import { buildRoutes, type RouteSpec, type SmsCallbackDeps } from './routes';
 import { SIGNATURE_HEADER, verifySignature } from './signature';
@@ -62,12 +62,14 @@ export function createApp(deps: AppDeps): express.Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      // Method, path and status only: never headers (keys, signatures) or bodies (names, phones).
+      // Method, path, the query's parameter names and status only: never headers (keys,
+      // signatures), bodies (names, phones) or query values (a phone number, a misplaced key).
       serializers: {
         req: (req: { id: string; method: string; url: string }) => ({
           id: req.id,
           method: req.method,
-          url: redactUrl(req.url),
+          url: pathOf(req.url),
+          ...queryNamesOf(req.url),
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
@@ -83,6 +85,23 @@ export function createApp(deps: AppDeps): express.Express {
       if (res.statusCode >= 400) metrics.errors.inc({ status: String(res.statusCode) });
     });
     next();
+  });
+
+  // ---- No credentials in URLs: they end up in logs, proxies' logs and browser histories ----
+  app.use((req, _res, next) => {
+    const given = queryNames(req.originalUrl).find(
+      (name) => isCredentialName(name) && !(name.toLowerCase() === 'token' && req.path.startsWith('/v1/webhooks/sms/')),
+    );
+    if (given === undefined) return next();
+    next(
+      new ProblemError(
+        400,
+        'Credentials in the URL',
+        'send the API key in the Authorization header (or X-API-Key), never in the query string',
+        [{ field: given, message: 'credentials are not taken in the query string' }],
+        'urn:loan-reminders:problem:credentials-in-url',
+      ),
+    );
   });
 
   // ---- Public: health, readiness, the contract and its docs ----
@@ -135,7 +154,7 @@ export function createApp(deps: AppDeps): express.Express {
       sendProblem(
         res,
         new ProblemError(429, 'Too many requests', 'slow down and retry after the Retry-After delay'),
-        req.originalUrl,
+        problemInstance(req),
       ),
   });
   app.use('/v1', limiter);
@@ -169,6 +188,61 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(errorMiddleware(log));
   return app;
+}
+
+/** A request URL's path (secrets in paths masked), without its query. */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return redactUrl(q < 0 ? url : url.slice(0, q));
+}
+
+/** The names of a URL's query parameters, in order, once each (values are never kept). */
+export function queryNames(url: string): string[] {
+  const q = url.indexOf('?');
+  if (q < 0) return [];
+  return [...new Set(new URLSearchParams(url.slice(q + 1)).keys())];
+}
+
+/**
+ * What the log keeps of a query: its parameter names, and only short plain ones (an API key is at
+ * least 24 characters, so a key sent as a name is not kept either).
+ */
+function queryNamesOf(url: string): { query?: string[] } {
+  const names = queryNames(url);
+  if (names.length === 0) return {};
+  return { query: names.slice(0, 20).map((n) => (/^[A-Za-z0-9_.[\]-]{1,20}$/.test(n) ? n : '[other]')) };
+}
+
+/** Query parameter names that carry credentials, compared without case, punctuation or a [] suffix. */
+const CREDENTIAL_NAMES = new Set([
+  'apikey',
+  'key',
+  'xapikey',
+  'token',
+  'accesstoken',
+  'authtoken',
+  'apitoken',
+  'idtoken',
+  'refreshtoken',
+  'sessiontoken',
+  'bearer',
+  'jwt',
+  'auth',
+  'authorization',
+  'secret',
+  'clientsecret',
+  'password',
+  'passwd',
+  'pwd',
+]);
+
+function isCredentialName(name: string): boolean {
+  return CREDENTIAL_NAMES.has(
+    name
+      .toLowerCase()
+      .replace(/\[.*\]$/, '')
+      .replace(/[^a-z0-9]/g, ''),
+  );
 }
 
 function requireJson(req: Request, _res: Response, next: NextFunction): void {

@@ -1,9 +1,10 @@
 // Every error leaves the API as RFC 9457 problem+json, built here.
 import { STATUS_CODES } from 'node:http';
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, Response } from 'express';
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import { ZodError } from 'zod';
 import type { Logger } from '../log';
+import { redactUrl } from './codec';
 
 export interface FieldError {
   field: string;
@@ -37,6 +38,16 @@ export function sendProblem(res: Response, p: ProblemError, instance?: string): 
       ...(instance ? { instance } : {}),
       ...(p.errors ? { errors: p.errors } : {}),
     });
+}
+
+/**
+ * The problem's `instance`: the request's path, never its query (where a phone number or a
+ * misplaced key may sit), with secrets in paths masked as in the log.
+ */
+export function problemInstance(req: Request): string {
+  const url = req.originalUrl;
+  const q = url.indexOf('?');
+  return redactUrl(q < 0 ? url : url.slice(0, q));
 }
 
 export function validationProblem(err: ZodError): ProblemError {
@@ -121,6 +132,6 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
         'the request could not be completed; nothing was lost, retry it',
       );
     }
-    sendProblem(res, problem, req.originalUrl);
+    sendProblem(res, problem, problemInstance(req));
   };
 }

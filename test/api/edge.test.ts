@@ -6,6 +6,7 @@ import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
+import { Writable } from 'node:stream';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
@@ -34,6 +35,7 @@ let workers: Worker[] = [];
 let running: Promise<unknown>;
 let app: Express;
 let deps: AppDeps;
+let logged = '';
 
 beforeAll(async () => {
   env = await devServerEnv();
@@ -45,12 +47,18 @@ beforeAll(async () => {
     activities: createActivities({ sms: new RecordingProvider(), operations: tempOperations() }),
   });
   running = Promise.all(workers.map((w) => w.run()));
+  const capture = new Writable({
+    write(chunk, _enc, done) {
+      logged += String(chunk);
+      done();
+    },
+  });
   deps = {
     client: env.client,
     taskQueue,
     lender: TEST_LENDER,
     policies: POLICIES,
-    log: createLogger('silent'),
+    log: createLogger('info', 'api-edge-test', capture),
     apiKeys: [{ name: 'ledger', key: WRITER, scopes: ['loans:write', 'loans:read', 'analytics:read'] }],
     webhookSecrets: [SECRET],
     rateLimitPerMinute: 100_000,
@@ -292,5 +300,43 @@ describe('rate limits for unknown callers', () => {
     expect(statuses.slice(30)).toEqual(Array(30).fill(429));
     // A known key still has its own allowance.
     await request(limited).get('/v1/loans/NO-SUCH').set('Authorization', `Bearer ${WRITER}`).expect(404);
+  });
+});
+
+describe('query strings are neither logged nor echoed', () => {
+  const keyNames = ['api_key', 'apikey', 'API-KEY', 'key', 'token', 'access_token', 'x-api-key', 'auth', 'api_key[]'];
+  it.each(keyNames)('refuses a key in ?%s without repeating it', async (name) => {
+    const before = logged.length;
+    for (const path of ['/v1/loans', '/v1/loans/L-1', '/healthz', '/dashboard/', '/v1/webhooks/payments']) {
+      const res = await request(app)
+        .get(`${path}?pageSize=5&${encodeURIComponent(name)}=${WRITER}`)
+        .set('Authorization', `Bearer ${WRITER}`);
+      expectProblem(res, 400, name);
+      expect(res.text).not.toContain(WRITER);
+      expect(res.body.instance).toBe(path);
+    }
+    expect(logged.slice(before)).not.toContain(WRITER);
+  });
+
+  it('logs the path and the parameter names, never a value, and keeps it out of the problem', async () => {
+    const before = logged.length;
+    const res = await get('/v1/loans?status=active&phone=%2B8613912345678');
+    expectProblem(res, 400);
+    expect(res.text).not.toContain('13912345678');
+    expect(res.body.instance).toBe('/v1/loans');
+    await get('/v1/loans?status=active&pageSize=7').expect(200);
+    const lines = logged.slice(before);
+    expect(lines).toContain('/v1/loans');
+    expect(lines).toContain('phone');
+    expect(lines).not.toContain('13912345678');
+    expect(lines).not.toContain('active');
+    expect(lines).not.toMatch(/pageSize=7/);
+  });
+
+  it("still takes the SMS gateways' callback token in the query, and keeps it out of the log", async () => {
+    const before = logged.length;
+    const res = await request(app).post('/v1/webhooks/sms/aliyun/inbound?token=callback-secret-xyz').send('[]');
+    expect(res.status).not.toBe(400);
+    expect(logged.slice(before)).not.toContain('callback-secret-xyz');
   });
 });
