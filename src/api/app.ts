@@ -1,5 +1,5 @@
 // The HTTP API, built by a factory from its dependencies so tests run it against a real server.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Client } from '@temporalio/client';
@@ -38,6 +38,11 @@ export interface AppDeps {
   events?: EventStore;
   /** The codec endpoint for the Temporal Web UI and CLI; absent, the API serves none. */
   codec?: Omit<CodecServerOptions, 'requireScope'>;
+  /**
+   * Signs the list's page tokens. Absent, it is derived from the API keys and webhook secrets, so
+   * every instance of one configuration takes the others' tokens (random per process without either).
+   */
+  pageTokenSecret?: string;
 }
 
 export const API_VERSION = '1.0.0';
@@ -45,7 +50,7 @@ export const API_VERSION = '1.0.0';
 export function createApp(deps: AppDeps): express.Express {
   const { client, log } = deps;
   const metrics = createMetrics();
-  const routes = buildRoutes({ ...deps, metrics });
+  const routes = buildRoutes({ ...deps, metrics, pageTokenKey: pageTokenKey(deps) });
   const requireScope = authenticator(deps.apiKeys);
   const openapi = buildOpenApi(routes, API_VERSION);
 
@@ -188,6 +193,17 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(errorMiddleware(log));
   return app;
+}
+
+/** The page tokens' signing key: configured, or derived from the configured secrets (see AppDeps). */
+function pageTokenKey(deps: AppDeps): Buffer {
+  const secrets = deps.pageTokenSecret
+    ? [deps.pageTokenSecret]
+    : [...deps.apiKeys.map((k) => k.key), ...deps.webhookSecrets].sort();
+  if (secrets.length === 0) return randomBytes(32);
+  const h = createHmac('sha256', 'loan-reminders page tokens v1');
+  for (const secret of secrets) h.update(`${secret.length}:${secret}`);
+  return h.digest();
 }
 
 /** A request URL's path (secrets in paths masked), without its query. */

@@ -1,6 +1,6 @@
 // Every route of the API as data: method, path, scope, schemas and handler. Express is wired from
 // this table and so is the OpenAPI document, so the two cannot drift apart.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import {
   WorkflowExecutionAlreadyStartedError,
@@ -103,6 +103,8 @@ export interface RouteDeps {
   metrics: Metrics;
   /** The loans' events, for the analytics and the receipts. */
   events?: EventStore;
+  /** Signs the list's page tokens (see pageTokens); the same on every instance of one configuration. */
+  pageTokenKey: Buffer;
 }
 
 const CALLBACK_RESPONSES = {
@@ -144,6 +146,39 @@ function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
+const PAGE_TOKEN_MAC_BYTES = 16;
+
+/**
+ * The list's page tokens: Temporal's own token behind an HMAC of it and of the filters it pages,
+ * so a token the API did not issue, one altered, or one used with other filters is refused at once,
+ * without a call to Temporal (which answers some forged tokens only after the client's retries).
+ */
+export function pageTokens(key: Buffer) {
+  const mac = (filters: string, token: Uint8Array) =>
+    createHmac('sha256', key).update(filters).update('\n').update(token).digest().subarray(0, PAGE_TOKEN_MAC_BYTES);
+  return {
+    issue(filters: string, token: Uint8Array): string {
+      return Buffer.concat([mac(filters, token), token]).toString('base64url');
+    },
+    /** Temporal's token inside `given`, or undefined if this API did not issue it for these filters. */
+    open(filters: string, given: string): Buffer | undefined {
+      const bytes = Buffer.from(given, 'base64url');
+      if (bytes.length <= PAGE_TOKEN_MAC_BYTES || bytes.toString('base64url') !== given) return undefined;
+      const token = bytes.subarray(PAGE_TOKEN_MAC_BYTES);
+      return timingSafeEqual(bytes.subarray(0, PAGE_TOKEN_MAC_BYTES), mac(filters, token)) ? token : undefined;
+    },
+  };
+}
+
+const invalidPageToken = () =>
+  new ProblemError(
+    400,
+    'Invalid request',
+    'invalid pageToken',
+    [{ field: 'pageToken', message: 'not a page token this API returned for these filters' }],
+    'urn:loan-reminders:problem:validation',
+  );
+
 /** What the API shows of a loan: the workflow's status without internal fields. */
 function loanView(s: LoanStatus) {
   const { requestFingerprint: _internal, ...rest } = s;
@@ -151,6 +186,7 @@ function loanView(s: LoanStatus) {
 }
 
 export function buildRoutes(d: RouteDeps): RouteSpec[] {
+  const tokens = pageTokens(d.pageTokenKey);
   const handle = (loanId: string) => d.client.workflow.getHandle<typeof loanReminder>(workflowIdForLoan(loanId));
 
   /**
@@ -387,11 +423,14 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
             pageSize,
             nextPageToken,
           });
-        const given = q.pageToken ? Buffer.from(q.pageToken, 'base64url') : undefined;
+        // A token pages the filters it was issued for, and no others.
+        const filters = canonical({ ...q, pageSize: undefined, pageToken: undefined });
+        const given = q.pageToken === undefined ? undefined : tokens.open(filters, q.pageToken);
+        if (q.pageToken !== undefined && given === undefined) throw invalidPageToken();
         const page = await list(given, q.pageSize).catch(async (err: unknown) => {
-          // The token is opaque and comes back as the caller sends it. If Temporal refuses a call with
-          // it (servers differ in how: INVALID_ARGUMENT, or UNKNOWN on the dev server) but answers the
-          // same query without it, the token is not one it issued: the caller's error, not ours.
+          // A token this API issued that Temporal no longer takes (a server reset, say; servers differ in
+          // how they refuse it: INVALID_ARGUMENT, or UNKNOWN on the dev server): if the same query
+          // without it answers, the token is stale, the caller's to drop; otherwise Temporal's trouble.
           const refusedOnlyTheToken =
             given !== undefined &&
             (await list(undefined, 1).then(
@@ -399,13 +438,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
               () => false,
             ));
           if (!refusedOnlyTheToken) throw err;
-          throw new ProblemError(
-            400,
-            'Invalid request',
-            'invalid pageToken',
-            [{ field: 'pageToken', message: 'not a page token this API returned' }],
-            'urn:loan-reminders:problem:validation',
-          );
+          throw invalidPageToken();
         });
         const items = (page.executions ?? []).map((e) => {
           const sa = decodeTypedSearchAttributes(e.searchAttributes?.indexedFields);
@@ -423,7 +456,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
             pause: sa.get(PAUSE_REASON) ?? null,
           };
         });
-        const token = page.nextPageToken?.length ? Buffer.from(page.nextPageToken).toString('base64url') : null;
+        const token = page.nextPageToken?.length ? tokens.issue(filters, page.nextPageToken) : null;
         res.json({ items, nextPageToken: token });
       },
     },

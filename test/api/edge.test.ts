@@ -340,3 +340,60 @@ describe('query strings are neither logged nor echoed', () => {
     expect(logged.slice(before)).not.toContain('callback-secret-xyz');
   });
 });
+
+describe('page tokens are the API’s own', () => {
+  /** A real token for the listing with these filters: two loans started, read until a second page exists. */
+  async function realToken(query: string): Promise<string> {
+    await startLoan();
+    await startLoan();
+    let token: string | null = null;
+    await until(
+      'a second page',
+      async () => {
+        token = (await get(`/v1/loans?${query}`).expect(200)).body.nextPageToken;
+        return token !== null;
+      },
+      20_000,
+      200,
+    );
+    return token!;
+  }
+
+  it('refuses a forged token at once, without asking Temporal', async () => {
+    for (const forged of ['AAAA', 'Zm9yZ2Vk', 'x'.repeat(300), `${Buffer.alloc(40).toString('base64url')}`]) {
+      const started = Date.now();
+      const res = await get(`/v1/loans?pageToken=${forged}`);
+      expectProblem(res, 400, 'pageToken');
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
+  });
+
+  it('takes its own token, on another API instance with the same configuration too, and refuses it tampered or with other filters', async () => {
+    const token = await realToken('pageSize=1&policyId=default');
+    await get(`/v1/loans?pageSize=1&policyId=default&pageToken=${token}`).expect(200);
+    await request(createApp(deps))
+      .get(`/v1/loans?pageSize=1&policyId=default&pageToken=${token}`)
+      .set('Authorization', `Bearer ${WRITER}`)
+      .expect(200);
+    const flipped = token.slice(0, -2) + (token.at(-2) === 'A' ? 'B' : 'A') + token.at(-1);
+    for (const [query, what] of [
+      [`pageSize=1&policyId=default&pageToken=${flipped}`, 'tampered'],
+      [`pageSize=1&policyId=default&status=paid&pageToken=${token}`, 'another filter'],
+      [`pageSize=1&pageToken=${token}`, 'a filter dropped'],
+    ]) {
+      const started = Date.now();
+      const res = await get(`/v1/loans?${query}`);
+      expectProblem(res, 400, 'pageToken');
+      expect(Date.now() - started, what).toBeLessThan(1000);
+    }
+    // An API configured with other secrets did not issue it.
+    const other = createApp({ ...deps, webhookSecrets: ['another-secret-0123456789abcdef'] });
+    expectProblem(
+      await request(other)
+        .get(`/v1/loans?pageSize=1&policyId=default&pageToken=${token}`)
+        .set('Authorization', `Bearer ${WRITER}`),
+      400,
+      'pageToken',
+    );
+  });
+});
