@@ -1,5 +1,7 @@
 // The HTTP API, built by a factory from its dependencies so tests run it against a real server.
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createServer, STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { dirname, join } from 'node:path';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Client } from '@temporalio/client';
@@ -91,6 +93,14 @@ export function createApp(deps: AppDeps): express.Express {
     });
     next();
   });
+
+  // ---- Loans carry personal data: no cache along the way keeps any answer of the API's ----
+  const noStore: RequestHandler = (_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  };
+  app.use('/v1', noStore);
+  app.use('/codec', noStore);
 
   // ---- No credentials in URLs: they end up in logs, proxies' logs and browser histories ----
   app.use((req, _res, next) => {
@@ -188,11 +198,85 @@ export function createApp(deps: AppDeps): express.Express {
     app[r.method](r.path, ...chain);
   }
 
+  // A known path asked with a method it does not take: 405 with the methods it does (RFC 9110).
+  app.use((req, res, next) => {
+    const allowed = allowedMethods(app, req.path);
+    if (allowed.length === 0) return next();
+    if (req.method === 'OPTIONS') {
+      res
+        .set('Allow', [...allowed, 'OPTIONS'].join(', '))
+        .status(204)
+        .end();
+      return;
+    }
+    next(
+      new ProblemError(
+        405,
+        'Method not allowed',
+        `${req.method} is not taken here; allowed: ${allowed.join(', ')}`,
+        undefined,
+        'about:blank',
+        { Allow: allowed.join(', ') },
+      ),
+    );
+  });
   app.use((req, _res, next) => {
     next(new ProblemError(404, 'Not found', `no route ${req.method} ${req.path}`));
   });
   app.use(errorMiddleware(log));
   return app;
+}
+
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/** The methods the app's routes take on a path (HEAD wherever GET is), in a fixed order. */
+function allowedMethods(app: express.Express, path: string): string[] {
+  const stack = (
+    app as unknown as {
+      router: { stack: Array<{ route?: { methods: Record<string, boolean> }; match(path: string): unknown }> };
+    }
+  ).router.stack;
+  const methods = new Set<string>();
+  for (const layer of stack) {
+    if (!layer.route || !layer.match(path)) continue;
+    for (const m of Object.keys(layer.route.methods)) methods.add(m.toUpperCase());
+  }
+  if (methods.has('GET')) methods.add('HEAD');
+  return METHOD_ORDER.filter((m) => methods.has(m));
+}
+
+/**
+ * The HTTP server for the app. Requests Node's own parser refuses before the app sees them (headers
+ * too large, both Transfer-Encoding and Content-Length, a malformed request line) get a
+ * problem+json answer too, instead of Node's empty one.
+ */
+export function createHttpServer(app: express.Express): Server {
+  const server = createServer(app);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const title = STATUS_CODES[status] ?? 'Bad Request';
+    const body = JSON.stringify({
+      type: 'about:blank',
+      title,
+      status,
+      detail:
+        status === 431
+          ? 'the request headers exceed the size limit'
+          : status === 408
+            ? 'the request took too long to arrive'
+            : 'the request is not valid HTTP/1.1',
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
 }
 
 /** The page tokens' signing key: configured, or derived from the configured secrets (see AppDeps). */

@@ -2,6 +2,8 @@
 // does with a loan it cannot read, rate limits for unknown callers, text that reaches an SMS,
 // what it logs, page tokens, methods, caching and the shapes of its answers.
 import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -10,7 +12,7 @@ import { Writable } from 'node:stream';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
-import { createApp, type AppDeps } from '../../src/api/app';
+import { createApp, createHttpServer, type AppDeps } from '../../src/api/app';
 import { signatureHeader, SIGNATURE_HEADER } from '../../src/api/signature';
 import { createLogger } from '../../src/log';
 import { loanReminder, type LoanReminderInput } from '../../src/workflows/loan-reminder';
@@ -395,5 +397,85 @@ describe('page tokens are the API’s own', () => {
       400,
       'pageToken',
     );
+  });
+});
+
+describe('methods, and errors from the HTTP parser', () => {
+  it('answers a wrong method on a known path with 405 and Allow, and OPTIONS with Allow', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['post', '/v1/loans/L-1', 'GET, HEAD, PATCH'],
+      ['delete', '/v1/loans', 'GET, HEAD, POST'],
+      ['put', '/v1/loans/L-1/payments', 'POST'],
+      ['get', '/v1/webhooks/payments', 'POST'],
+      ['delete', '/healthz', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const agent = request(app) as unknown as Record<string, (p: string) => request.Test>;
+      const res = await agent[method](path).set('Authorization', `Bearer ${WRITER}`);
+      expectProblem(res, 405);
+      expect(res.headers.allow, `${method} ${path}`).toBe(allow);
+    }
+    const options = await request(app).options('/v1/loans/L-1');
+    expect(options.status).toBe(204);
+    expect(options.headers.allow).toBe('GET, HEAD, PATCH, OPTIONS');
+    expectProblem(await request(app).delete('/v1/no-such-thing').set('Authorization', `Bearer ${WRITER}`), 404);
+    expectProblem(await request(app).options('/v1/no-such-thing'), 404);
+  });
+
+  async function raw(requestText: string): Promise<string> {
+    const server = createHttpServer(app);
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const { port } = server.address() as AddressInfo;
+    try {
+      return await new Promise<string>((ok, fail) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(requestText));
+        let answer = '';
+        socket.on('data', (d) => (answer += String(d)));
+        socket.on('end', () => ok(answer));
+        socket.on('error', fail);
+      });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+    }
+  }
+
+  const problemOf = (answer: string) => {
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/content-type: application\/problem\+json/i);
+    return { status: Number(head.split(' ')[1]), body: JSON.parse(body) as { status: number; title: string } };
+  };
+
+  it('answers headers too large with 431 problem+json', async () => {
+    const answer = await raw(`GET /v1/loans HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    const p = problemOf(answer);
+    expect(p.status).toBe(431);
+    expect(p.body).toMatchObject({ status: 431, title: expect.any(String) });
+  });
+
+  it('answers a request with both Transfer-Encoding and Content-Length with 400 problem+json', async () => {
+    const answer = await raw(
+      'POST /v1/loans HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n',
+    );
+    const p = problemOf(answer);
+    expect(p.status).toBe(400);
+    expect(p.body).toMatchObject({ status: 400 });
+  });
+});
+
+describe('caching', () => {
+  it('marks every /v1 answer no-store', async () => {
+    const loan = await startLoan();
+    const answers = [
+      await get(`/v1/loans/${loan.loanId}`).expect(200),
+      await get('/v1/loans').expect(200),
+      await get('/v1/loans/NO-SUCH'),
+      await request(app).get(`/v1/loans/${loan.loanId}`),
+      await post('/v1/loans').send(newLoan()).expect(201),
+      await post(`/v1/loans/${loan.loanId}/feedback`).send({ kind: 'callback' }),
+      await get('/v1/loans?api_key=x'),
+      await get('/v1/nothing-here'),
+    ];
+    answers.forEach((res, i) => expect(res.headers['cache-control'], `answer ${i}`).toBe('no-store'));
   });
 });
