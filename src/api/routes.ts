@@ -13,8 +13,8 @@ import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/pa
 import type { z } from 'zod';
 import { workflowIdForLoan, type Lender, type Payment } from '../domain/loan';
 import { isOptOutReply } from '../domain/replies';
-import { expandPolicy, forecast, type PlannedPoint } from '../domain/schedule';
-import type { Policy } from '../domain/policy';
+import { decideNext, expandPolicy, forecast, type PlannedPoint, type SentReminder } from '../domain/schedule';
+import { OVERDUE_TEMPLATES, type Policy } from '../domain/policy';
 import type { Logger } from '../log';
 import { DEFAULT_POLICY_ID, type PolicyRegistry } from '../policies/registry';
 import {
@@ -145,6 +145,79 @@ function canonical(v: unknown): string {
   }
   return JSON.stringify(v);
 }
+
+const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+
+/**
+ * The due date from the DueDate search attribute, which holds local midnight of the due date in the
+ * borrower's zone as an instant. Zones lie from UTC-12 to UTC+14, so local midnight falls at
+ * `r` = -offset past UTC midnight of the same date (offsets 0 to -12) or at 24 h - offset before
+ * UTC midnight of the next date (offsets +1 to +14). Up to 10:00 UTC it is read as the same date,
+ * after it as the next one: exact for every zone but those whose midnight shares its UTC hour with
+ * another's, UTC-11 and -12 (Niue, Pago Pago, Midway; read as +13 and +12) and Pacific/Kiritimati's
+ * +14 (read as Hawaii's -10): for those the list is a day off; the loan's own status is exact.
+ */
+export function dueDateOfLocalMidnight(at: Date): string {
+  const t = at.getTime();
+  const r = ((t % DAY_MS) + DAY_MS) % DAY_MS;
+  return new Date(t + (r > 10 * HOUR_MS ? DAY_MS - r : -r)).toISOString().slice(0, 10);
+}
+
+/** A reminder point not sent because its time had passed, as the start's answer shows it. */
+interface SkippedPoint {
+  stage: string;
+  template: string;
+  plannedFor: string;
+  reason: string;
+}
+
+/**
+ * The points a loan skips at `at` (its start) because their time has passed: the decision the
+ * workflow itself makes first (decideNext), so the answer says what the loan will do.
+ */
+function skippedAtStart(policy: Policy, plan: readonly PlannedPoint[], at: number, timezone: string): SkippedPoint[] {
+  const { skip, next } = decideNext(policy, plan, { done: new Set(), sent: [] }, at, timezone);
+  return skip.map((p) => ({
+    stage: p.stage,
+    template: p.template,
+    plannedFor: new Date(p.requestedAt).toISOString(),
+    reason:
+      next?.point.requestedAt !== undefined && next.point.requestedAt <= at
+        ? `passed before the loan started; only the latest passed reminder (${next.point.stage}) is sent`
+        : `passed more than ${policy.maxLateness} before the loan started`,
+  }));
+}
+
+/**
+ * The reminders a running loan will get if nothing more happens to it, from what it has sent and
+ * skipped and any pause: forecast's loop (decideNext, each placed after the ones before it) from
+ * the loan's own state instead of a fresh one.
+ */
+function remainingSchedule(policy: Policy, plan: readonly PlannedPoint[], s: LoanStatus, now: number) {
+  const finished = !['active', 'paused'].includes(s.status);
+  const canText = !s.optedOut && !s.numberBlocked && (s.pause === null || s.pause.kind === 'promise-to-pay');
+  if (finished || !canText) return [];
+  const done = new Set([...s.messagesSent.map((m) => m.key), ...s.skipped.map((k) => k.key)]);
+  const sent: SentReminder[] = s.messagesSent
+    .filter((m) => m.template !== 'thank-you')
+    .map((m) => ({ key: m.key, at: Date.parse(m.scheduledFor), overdue: OVERDUE_TEMPLATES.has(m.template) }));
+  const pausedUntil = s.pause?.until ? Date.parse(s.pause.until) : undefined;
+  const items: Array<{ stage: string; template: string; at: string }> = [];
+  let clock = now;
+  for (let guard = 0; guard <= plan.length; guard++) {
+    const { skip, next } = decideNext(policy, plan, { done, sent, pausedUntil }, clock, s.timezone);
+    for (const p of skip) done.add(p.key);
+    if (!next) break;
+    items.push({ stage: next.point.stage, template: next.point.template, at: new Date(next.at).toISOString() });
+    done.add(next.point.key);
+    sent.push({ key: next.point.key, at: next.at, overdue: next.point.overdue });
+    clock = next.at;
+  }
+  return items;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
 
 const PAGE_TOKEN_MAC_BYTES = 16;
 
@@ -306,12 +379,14 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           runId: started.firstExecutionRunId,
           status: 'active',
           policyId,
+          outstanding: loan.amountDue,
           // What the loan will get if nothing happens to it; payments and answers change it.
           schedule: forecast(policy, plan, now, tz).map(({ stage, template, at }) => ({
             stage,
             template,
             at: new Date(at).toISOString(),
           })),
+          skipped: skippedAtStart(policy, plan, now, tz),
         },
       };
     } catch (err) {
@@ -321,8 +396,38 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         throw new ProblemError(409, 'Loan already exists', `loan ${loan.loanId} was started with a different body`);
       }
       await indexPhone(); // again, in case the first attempt stopped between the start and the index
-      return { code: 200, body: loanView(existing) };
+      return { code: 200, body: await startAnswer(existing) };
     }
+  }
+
+  /** The answer to a repeated start: the first answer's shape, computed from the running loan. */
+  async function startAnswer(s: LoanStatus): Promise<Record<string, unknown>> {
+    const workflowId = workflowIdForLoan(s.loanId);
+    const description = await handle(s.loanId).describe();
+    const policy = d.policies.get(s.policyId);
+    const startedAt = Date.parse(s.startedAt);
+    const plan = policy ? expandPolicy(policy, { dueDate: s.dueDate, timezone: s.timezone, startedAt }) : [];
+    const atStart = policy ? skippedAtStart(policy, plan, startedAt, s.timezone) : [];
+    // Points the loan skipped since (a pause, a late worker), as it recorded them.
+    const later = s.skipped
+      .map((k) => ({ k, p: plan.find((p) => p.key === k.key) }))
+      .filter(({ k, p }) => !p || !atStart.some((a) => a.stage === k.stage && a.plannedFor === iso(p.requestedAt)))
+      .map(({ k, p }) => ({
+        stage: k.stage,
+        template: p?.template ?? k.stage,
+        plannedFor: p ? iso(p.requestedAt) : null,
+        reason: k.reason,
+      }));
+    return {
+      loanId: s.loanId,
+      workflowId,
+      runId: description.raw.workflowExecutionInfo?.firstRunId || description.runId,
+      status: s.status,
+      policyId: s.policyId,
+      outstanding: s.outstanding,
+      schedule: policy ? remainingSchedule(policy, plan, s, Date.now()) : [],
+      skipped: [...atStart, ...later],
+    };
   }
 
   const routes: RouteSpec[] = [
@@ -450,7 +555,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
             stage: sa.get(LOAN_STAGE) ?? null,
             outstanding: sa.get(OUTSTANDING_AMOUNT) ?? null,
             currency: sa.get(LOAN_CURRENCY) ?? null,
-            dueDate: sa.get(DUE_DATE)?.toISOString() ?? null,
+            dueDate: ((at) => (at ? dueDateOfLocalMidnight(at) : null))(sa.get(DUE_DATE)),
             nextReminderAt: sa.get(NEXT_REMINDER_AT)?.toISOString() ?? null,
             policyId: sa.get(POLICY_ID) ?? null,
             pause: sa.get(PAUSE_REASON) ?? null,

@@ -479,3 +479,66 @@ describe('caching', () => {
     answers.forEach((res, i) => expect(res.headers['cache-control'], `answer ${i}`).toBe('no-store'));
   });
 });
+
+describe('the shapes of the answers', () => {
+  it('lists the due date as the calendar date in the borrower’s zone, as the loan itself does', async () => {
+    const zones = [
+      'Asia/Shanghai',
+      'America/New_York',
+      'Pacific/Auckland',
+      'Pacific/Honolulu',
+      'Pacific/Chatham',
+      'UTC',
+      'America/Santiago',
+      'Asia/Kolkata',
+    ];
+    const base = 700_000_000 + Math.floor(Math.random() * 1_000_000) * 10;
+    const loans = await Promise.all(
+      zones.map((zone, i) => startLoan({ ...newLoan(14 + i, zone), amountDue: base + i })),
+    );
+    let items: Array<{ loanId: string; dueDate: string }> = [];
+    await until(
+      'every loan listed',
+      async () => {
+        items = (await get(`/v1/loans?minOutstanding=${base}&maxOutstanding=${base + 9}`).expect(200)).body.items;
+        return items.length === loans.length;
+      },
+      20_000,
+      200,
+    );
+    const listed = Object.fromEntries(items.map((x) => [x.loanId, x.dueDate]));
+    expect(listed).toEqual(Object.fromEntries(loans.map((l) => [l.loanId, l.dueDate])));
+  });
+
+  it('answers a repeated start in the shape of the first', async () => {
+    const loan = newLoan();
+    const created = (await post('/v1/loans').send(loan).expect(201)).body;
+    const again = (await post('/v1/loans').send(loan).expect(200)).body;
+    expect(Object.keys(again).sort()).toEqual(Object.keys(created).sort());
+    expect(again).toMatchObject({
+      loanId: loan.loanId,
+      workflowId: `loan-${loan.loanId}`,
+      runId: created.runId,
+      status: 'active',
+      policyId: 'default',
+      schedule: created.schedule,
+      skipped: [],
+    });
+  });
+
+  it('says which reminders were skipped because their time had passed at the start', async () => {
+    // Due two days ago: the pre-due and due reminders have passed; the overdue one goes out late.
+    const loan = newLoan(-2, 'Asia/Shanghai');
+    const created = (await post('/v1/loans').send(loan).expect(201)).body;
+    expect(created.skipped).toEqual([
+      { stage: 'pre-due', template: 'pre-due', plannedFor: expect.any(String), reason: expect.any(String) },
+      { stage: 'due', template: 'due', plannedFor: expect.any(String), reason: expect.any(String) },
+    ]);
+    for (const s of created.skipped as Array<{ plannedFor: string }>)
+      expect(Date.parse(s.plannedFor)).toBeLessThan(Date.now());
+    expect(created.schedule[0].stage).toBe('overdue');
+    const again = (await post('/v1/loans').send(loan).expect(200)).body;
+    expect(again.skipped.map((s: { stage: string }) => s.stage)).toEqual(['pre-due', 'due']);
+    expect(again.skipped[0].plannedFor).toBe(created.skipped[0].plannedFor);
+  });
+});
