@@ -115,7 +115,7 @@ const CALLBACK_RESPONSES = {
 };
 
 const COMMON_ERRORS = {
-  400: 'Invalid request',
+  400: 'Invalid request (also: an API key in the query string)',
   401: 'No or unknown API key',
   403: 'Key lacks the scope',
   429: 'Rate limited',
@@ -440,8 +440,8 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       auth: 'loans:write',
       body: createLoanSchema,
       responses: {
-        201: 'Started',
-        200: 'Already started with the same body',
+        201: 'Started: {loanId, workflowId, runId, status, policyId, outstanding, schedule, skipped}',
+        200: 'Already started with the same body: the same shape, from the running loan',
         409: 'Loan id used with another body',
         413: 'Too large',
         415: 'Not JSON',
@@ -506,7 +506,10 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       summary: 'List loans by status, stage, overdue, amount range (Temporal visibility)',
       auth: 'loans:read',
       query: listQuerySchema,
-      responses: { 200: 'A page of loans', ...COMMON_ERRORS },
+      responses: {
+        200: 'A page of loans; nextPageToken is signed and pages these filters only',
+        ...COMMON_ERRORS,
+      },
       handler: async (req, res) => {
         const q = parse(listQuerySchema, req.query);
         // Every value below passed the schema (enums, ids, integers): nothing free-form enters the query.
@@ -572,7 +575,12 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       tag: 'loans',
       summary: 'A loan’s full status: stage, outstanding, next reminder and why, pauses, messages, payments, answers',
       auth: 'loans:read',
-      responses: { 200: 'The loan', 404: 'Unknown loan', ...COMMON_ERRORS },
+      responses: {
+        200: 'The loan',
+        404: 'Unknown loan',
+        503: 'Temporal unreachable, or the loan cannot be read right now (urn:loan-reminders:problem:loan-unreadable)',
+        ...COMMON_ERRORS,
+      },
       handler: async (req, res) => {
         res.json(loanView(await readLoan(loanIdParam(req))));
       },
