@@ -1,6 +1,6 @@
 // API entry point (`npm run api`): the HTTP API, connected to Temporal.
 import type { Server } from 'node:http';
-import { createApp } from './api/app';
+import { createApp, createHttpServer } from './api/app';
 import { loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './log';
 import { payloadCodec, resolveCredentials } from './credentials';
@@ -55,7 +55,7 @@ export async function startApi(
     },
   });
   const server: Server = await new Promise((ok, fail) => {
-    const s = app.listen(config.http.port, config.http.host, () => ok(s));
+    const s = createHttpServer(app).listen(config.http.port, config.http.host, () => ok(s));
     s.once('error', fail);
   });
   const address = server.address();

@@ -1,5 +1,7 @@
 // The HTTP API, built by a factory from its dependencies so tests run it against a real server.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createServer, STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { dirname, join } from 'node:path';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Client } from '@temporalio/client';
@@ -9,12 +11,12 @@ import { pinoHttp } from 'pino-http';
 import type { Lender } from '../domain/loan';
 import type { Logger } from '../log';
 import type { PolicyRegistry } from '../policies/registry';
-import { authenticator, presentedKey, type ApiKey } from './auth';
+import { authenticator, keyFinder, presentedKey, type ApiKey } from './auth';
 import { codecRouter, redactUrl, type CodecServerOptions } from './codec';
 import { dashboardRouter } from './dashboard';
 import { createMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
-import { errorMiddleware, ProblemError, sendProblem } from './problem';
+import { errorMiddleware, problemInstance, ProblemError, sendProblem } from './problem';
 import type { EventStore } from '../store/events';
 import { buildRoutes, type RouteSpec, type SmsCallbackDeps } from './routes';
 import { SIGNATURE_HEADER, verifySignature } from './signature';
@@ -38,6 +40,11 @@ export interface AppDeps {
   events?: EventStore;
   /** The codec endpoint for the Temporal Web UI and CLI; absent, the API serves none. */
   codec?: Omit<CodecServerOptions, 'requireScope'>;
+  /**
+   * Signs the list's page tokens. Absent, it is derived from the API keys and webhook secrets, so
+   * every instance of one configuration takes the others' tokens (random per process without either).
+   */
+  pageTokenSecret?: string;
 }
 
 export const API_VERSION = '1.0.0';
@@ -45,7 +52,7 @@ export const API_VERSION = '1.0.0';
 export function createApp(deps: AppDeps): express.Express {
   const { client, log } = deps;
   const metrics = createMetrics();
-  const routes = buildRoutes({ ...deps, metrics });
+  const routes = buildRoutes({ ...deps, metrics, pageTokenKey: pageTokenKey(deps) });
   const requireScope = authenticator(deps.apiKeys);
   const openapi = buildOpenApi(routes, API_VERSION);
 
@@ -62,12 +69,14 @@ export function createApp(deps: AppDeps): express.Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      // Method, path and status only: never headers (keys, signatures) or bodies (names, phones).
+      // Method, path, the query's parameter names and status only: never headers (keys,
+      // signatures), bodies (names, phones) or query values (a phone number, a misplaced key).
       serializers: {
         req: (req: { id: string; method: string; url: string }) => ({
           id: req.id,
           method: req.method,
-          url: redactUrl(req.url),
+          url: pathOf(req.url),
+          ...queryNamesOf(req.url),
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
@@ -83,6 +92,31 @@ export function createApp(deps: AppDeps): express.Express {
       if (res.statusCode >= 400) metrics.errors.inc({ status: String(res.statusCode) });
     });
     next();
+  });
+
+  // ---- Loans carry personal data: no cache along the way keeps any answer of the API's ----
+  const noStore: RequestHandler = (_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  };
+  app.use('/v1', noStore);
+  app.use('/codec', noStore);
+
+  // ---- No credentials in URLs: they end up in logs, proxies' logs and browser histories ----
+  app.use((req, _res, next) => {
+    const given = queryNames(req.originalUrl).find(
+      (name) => isCredentialName(name) && !(name.toLowerCase() === 'token' && req.path.startsWith('/v1/webhooks/sms/')),
+    );
+    if (given === undefined) return next();
+    next(
+      new ProblemError(
+        400,
+        'Credentials in the URL',
+        'send the API key in the Authorization header (or X-API-Key), never in the query string',
+        [{ field: given, message: 'credentials are not taken in the query string' }],
+        'urn:loan-reminders:problem:credentials-in-url',
+      ),
+    );
   });
 
   // ---- Public: health, readiness, the contract and its docs ----
@@ -116,6 +150,10 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   // ---- Rate limit, per key (or address), before any work ----
+  // Only a key the API knows has an allowance of its own. Anything else (no key, a made-up or
+  // expired one, a webhook's or gateway's request) counts against the caller's address, so fresh
+  // random keys do not buy fresh allowances.
+  const knownKey = keyFinder(deps.apiKeys);
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: deps.rateLimitPerMinute ?? 1200,
@@ -123,13 +161,15 @@ export function createApp(deps: AppDeps): express.Express {
     legacyHeaders: false,
     keyGenerator: (req) => {
       const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
-      return key ? `key:${createHash('sha256').update(key).digest('hex')}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
+      return key && knownKey(key)
+        ? `key:${createHash('sha256').update(key).digest('hex')}`
+        : `ip:${ipKeyGenerator(req.ip ?? '')}`;
     },
     handler: (req, res) =>
       sendProblem(
         res,
         new ProblemError(429, 'Too many requests', 'slow down and retry after the Retry-After delay'),
-        req.originalUrl,
+        problemInstance(req),
       ),
   });
   app.use('/v1', limiter);
@@ -158,11 +198,151 @@ export function createApp(deps: AppDeps): express.Express {
     app[r.method](r.path, ...chain);
   }
 
+  // A known path asked with a method it does not take: 405 with the methods it does (RFC 9110).
+  app.use((req, res, next) => {
+    const allowed = allowedMethods(app, req.path);
+    if (allowed.length === 0) return next();
+    if (req.method === 'OPTIONS') {
+      res
+        .set('Allow', [...allowed, 'OPTIONS'].join(', '))
+        .status(204)
+        .end();
+      return;
+    }
+    next(
+      new ProblemError(
+        405,
+        'Method not allowed',
+        `${req.method} is not taken here; allowed: ${allowed.join(', ')}`,
+        undefined,
+        'about:blank',
+        { Allow: allowed.join(', ') },
+      ),
+    );
+  });
   app.use((req, _res, next) => {
     next(new ProblemError(404, 'Not found', `no route ${req.method} ${req.path}`));
   });
   app.use(errorMiddleware(log));
   return app;
+}
+
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/** The methods the app's routes take on a path (HEAD wherever GET is), in a fixed order. */
+function allowedMethods(app: express.Express, path: string): string[] {
+  const stack = (
+    app as unknown as {
+      router: { stack: Array<{ route?: { methods: Record<string, boolean> }; match(path: string): unknown }> };
+    }
+  ).router.stack;
+  const methods = new Set<string>();
+  for (const layer of stack) {
+    if (!layer.route || !layer.match(path)) continue;
+    for (const m of Object.keys(layer.route.methods)) methods.add(m.toUpperCase());
+  }
+  if (methods.has('GET')) methods.add('HEAD');
+  return METHOD_ORDER.filter((m) => methods.has(m));
+}
+
+/**
+ * The HTTP server for the app. Requests Node's own parser refuses before the app sees them (headers
+ * too large, both Transfer-Encoding and Content-Length, a malformed request line) get a
+ * problem+json answer too, instead of Node's empty one.
+ */
+export function createHttpServer(app: express.Express): Server {
+  const server = createServer(app);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const title = STATUS_CODES[status] ?? 'Bad Request';
+    const body = JSON.stringify({
+      type: 'about:blank',
+      title,
+      status,
+      detail:
+        status === 431
+          ? 'the request headers exceed the size limit'
+          : status === 408
+            ? 'the request took too long to arrive'
+            : 'the request is not valid HTTP/1.1',
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
+}
+
+/** The page tokens' signing key: configured, or derived from the configured secrets (see AppDeps). */
+function pageTokenKey(deps: AppDeps): Buffer {
+  const secrets = deps.pageTokenSecret
+    ? [deps.pageTokenSecret]
+    : [...deps.apiKeys.map((k) => k.key), ...deps.webhookSecrets].sort();
+  if (secrets.length === 0) return randomBytes(32);
+  const h = createHmac('sha256', 'loan-reminders page tokens v1');
+  for (const secret of secrets) h.update(`${secret.length}:${secret}`);
+  return h.digest();
+}
+
+/** A request URL's path (secrets in paths masked), without its query. */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return redactUrl(q < 0 ? url : url.slice(0, q));
+}
+
+/** The names of a URL's query parameters, in order, once each (values are never kept). */
+export function queryNames(url: string): string[] {
+  const q = url.indexOf('?');
+  if (q < 0) return [];
+  return [...new Set(new URLSearchParams(url.slice(q + 1)).keys())];
+}
+
+/**
+ * What the log keeps of a query: its parameter names, and only short plain ones (an API key is at
+ * least 24 characters, so a key sent as a name is not kept either).
+ */
+function queryNamesOf(url: string): { query?: string[] } {
+  const names = queryNames(url);
+  if (names.length === 0) return {};
+  return { query: names.slice(0, 20).map((n) => (/^[A-Za-z0-9_.[\]-]{1,20}$/.test(n) ? n : '[other]')) };
+}
+
+/** Query parameter names that carry credentials, compared without case, punctuation or a [] suffix. */
+const CREDENTIAL_NAMES = new Set([
+  'apikey',
+  'key',
+  'xapikey',
+  'token',
+  'accesstoken',
+  'authtoken',
+  'apitoken',
+  'idtoken',
+  'refreshtoken',
+  'sessiontoken',
+  'bearer',
+  'jwt',
+  'auth',
+  'authorization',
+  'secret',
+  'clientsecret',
+  'password',
+  'passwd',
+  'pwd',
+]);
+
+function isCredentialName(name: string): boolean {
+  return CREDENTIAL_NAMES.has(
+    name
+      .toLowerCase()
+      .replace(/\[.*\]$/, '')
+      .replace(/[^a-z0-9]/g, ''),
+  );
 }
 
 function requireJson(req: Request, _res: Response, next: NextFunction): void {

@@ -71,14 +71,19 @@ export interface AuthOptions {
   basicRealm?: string;
 }
 
-export function authenticator(keys: readonly ApiKey[]) {
+/** Finds the key a caller presented among the configured ones (constant time per key), or nothing. */
+export function keyFinder(keys: readonly ApiKey[]): (presented: string) => Authenticated | undefined {
   const known = keys.map((k) => ({ ...k, digest: digest(k.key), scopes: new Set(k.scopes) }));
-  const find = (presented: string): Authenticated | undefined => {
+  return (presented) => {
     const d = digest(presented);
     let match: Authenticated | undefined;
     for (const k of known) if (timingSafeEqual(d, k.digest)) match = { name: k.name, scopes: k.scopes };
     return match;
   };
+}
+
+export function authenticator(keys: readonly ApiKey[]) {
+  const find = keyFinder(keys);
   return (scope: Scope, opts: AuthOptions = {}): RequestHandler =>
     (req, res, next) => {
       const challenge = () => {

@@ -1,9 +1,10 @@
 // Every error leaves the API as RFC 9457 problem+json, built here.
 import { STATUS_CODES } from 'node:http';
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, Response } from 'express';
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import { ZodError } from 'zod';
 import type { Logger } from '../log';
+import { redactUrl } from './codec';
 
 export interface FieldError {
   field: string;
@@ -17,12 +18,15 @@ export class ProblemError extends Error {
     readonly detail?: string,
     readonly errors?: FieldError[],
     readonly type: string = 'about:blank',
+    /** Response headers the problem needs, e.g. Retry-After or Allow. */
+    readonly headers?: Record<string, string>,
   ) {
     super(detail ?? title);
   }
 }
 
 export function sendProblem(res: Response, p: ProblemError, instance?: string): void {
+  if (p.headers) res.set(p.headers);
   res
     .status(p.status)
     .type('application/problem+json')
@@ -34,6 +38,16 @@ export function sendProblem(res: Response, p: ProblemError, instance?: string): 
       ...(instance ? { instance } : {}),
       ...(p.errors ? { errors: p.errors } : {}),
     });
+}
+
+/**
+ * The problem's `instance`: the request's path, never its query (where a phone number or a
+ * misplaced key may sit), with secrets in paths masked as in the log.
+ */
+export function problemInstance(req: Request): string {
+  const url = req.originalUrl;
+  const q = url.indexOf('?');
+  return redactUrl(q < 0 ? url : url.slice(0, q));
 }
 
 export function validationProblem(err: ZodError): ProblemError {
@@ -51,7 +65,7 @@ export function validationProblem(err: ZodError): ProblemError {
 const UNREACHABLE_CODES: ReadonlySet<number> = new Set([14, 4]);
 
 /** The client gave up reaching Temporal (down, restarting, cut off): the caller should retry later. */
-function temporalUnreachable(err: unknown): boolean {
+export function temporalUnreachable(err: unknown): boolean {
   const grpc = err instanceof ServiceError ? err.cause : err;
   return isGrpcServiceError(grpc) && UNREACHABLE_CODES.has(grpc.code);
 }
@@ -69,6 +83,21 @@ function clientError(err: unknown): err is Error & { status: number } {
   const e = err as { status?: unknown; expose?: unknown } | null;
   return (
     err instanceof Error && typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose !== false
+  );
+}
+
+/**
+ * A loan Temporal knows but cannot answer for: its workflow task keeps failing (a query is refused
+ * with "Workflow Task in failed state"), or its query handler failed. Readers get this, never a 500.
+ */
+export function loanUnreadable(loanId: string): ProblemError {
+  return new ProblemError(
+    503,
+    'Loan cannot be read',
+    `loan ${loanId} cannot be read right now (its workflow is not running its tasks); retry later`,
+    undefined,
+    'urn:loan-reminders:problem:loan-unreadable',
+    { 'Retry-After': '60' },
   );
 }
 
@@ -103,6 +132,6 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
         'the request could not be completed; nothing was lost, retry it',
       );
     }
-    sendProblem(res, problem, req.originalUrl);
+    sendProblem(res, problem, problemInstance(req));
   };
 }

@@ -1,6 +1,6 @@
 // Every route of the API as data: method, path, scope, schemas and handler. Express is wired from
 // this table and so is the OpenAPI document, so the two cannot drift apart.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import {
   ApplicationFailure,
@@ -14,8 +14,17 @@ import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/pa
 import type { z } from 'zod';
 import { workflowIdForLoan, type Lender } from '../domain/loan';
 import { replyMeaning } from '../domain/replies';
-import { expandPolicy, forecast, horizonOf, type PlannedPoint } from '../domain/schedule';
-import type { Policy } from '../domain/policy';
+import {
+  decideNext,
+  expandPolicy,
+  forecast,
+  horizonOf,
+  overdueFromMs,
+  SKIP_REASONS,
+  type PlannedPoint,
+  type SentReminder,
+} from '../domain/schedule';
+import { OVERDUE_TEMPLATES, type Policy } from '../domain/policy';
 import type { Logger } from '../log';
 import { DEFAULT_POLICY_ID, type PolicyRegistry } from '../policies/registry';
 import {
@@ -59,7 +68,7 @@ import {
 } from './sms-webhooks';
 import type { Metrics } from './metrics';
 import { recordPayment } from './payments';
-import { ProblemError, validationProblem } from './problem';
+import { loanUnreadable, ProblemError, temporalUnreachable, validationProblem } from './problem';
 import {
   batchSchema,
   closeLoanSchema,
@@ -105,6 +114,8 @@ export interface RouteDeps {
   metrics: Metrics;
   /** The loans' events, for the analytics and the receipts. */
   events?: EventStore;
+  /** Signs the list's page tokens (see pageTokens); the same on every instance of one configuration. */
+  pageTokenKey: Buffer;
 }
 
 const CALLBACK_RESPONSES = {
@@ -116,7 +127,7 @@ const CALLBACK_RESPONSES = {
 };
 
 const COMMON_ERRORS = {
-  400: 'Invalid request',
+  400: 'Invalid request (also: an API key in the query string)',
   401: 'No or unknown API key',
   403: 'Key lacks the scope',
   429: 'Rate limited',
@@ -158,6 +169,139 @@ function replySignal(text: string, ids: { answerId?: string; at?: string }): Bor
   return { kind: 'callback', note: text, ...ids };
 }
 
+const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+
+/**
+ * The due date from the DueDate search attribute, which holds local midnight of the due date in the
+ * borrower's zone as an instant. Zones lie from UTC-12 to UTC+14, so local midnight falls at
+ * `r` = -offset past UTC midnight of the same date (offsets 0 to -12) or at 24 h - offset before
+ * UTC midnight of the next date (offsets +1 to +14). Up to 10:00 UTC it is read as the same date,
+ * after it as the next one: exact for every zone but those whose midnight shares its UTC hour with
+ * another's, UTC-11 and -12 (Niue, Pago Pago, Midway; read as +13 and +12) and Pacific/Kiritimati's
+ * +14 (read as Hawaii's -10): for those the list is a day off; the loan's own status is exact.
+ */
+export function dueDateOfLocalMidnight(at: Date): string {
+  const t = at.getTime();
+  const r = ((t % DAY_MS) + DAY_MS) % DAY_MS;
+  return new Date(t + (r > 10 * HOUR_MS ? DAY_MS - r : -r)).toISOString().slice(0, 10);
+}
+
+/** A reminder point not sent because its time had passed, as the start's answer shows it. */
+interface SkippedPoint {
+  stage: string;
+  template: string;
+  plannedFor: string;
+  reason: string;
+}
+
+/**
+ * The points a loan skips at `at` (its start) because their time has passed: the decision the
+ * workflow itself makes first (decideNext), so the answer says what the loan will do.
+ */
+function skippedAtStart(
+  policy: Policy,
+  plan: readonly PlannedPoint[],
+  at: number,
+  timezone: string,
+  dueDate: string,
+): SkippedPoint[] {
+  const overdueFrom = overdueFromOf(policy, dueDate, timezone);
+  const { skip, next } = decideNext(policy, plan, { done: new Set(), sent: [], overdueFrom }, at, timezone);
+  return skip.map((p) => ({
+    stage: p.stage,
+    template: p.template,
+    plannedFor: new Date(p.requestedAt).toISOString(),
+    reason:
+      p.reason === 'due-date-passed'
+        ? SKIP_REASONS[p.reason]
+        : next?.point.requestedAt !== undefined && next.point.requestedAt <= at
+          ? `passed before the loan started; only the latest passed reminder (${next.point.stage}) is sent`
+          : `passed more than ${policy.maxLateness} before the loan started`,
+  }));
+}
+
+/** When the loan falls overdue, for a due-date policy (the workflow's own rule; see schedule.ts). */
+function overdueFromOf(policy: Policy, dueDate: string, timezone: string): number | undefined {
+  return policy.anchor === 'due-date' ? overdueFromMs(dueDate, timezone) : undefined;
+}
+
+/**
+ * The reminders a running loan will get if nothing more happens to it, from what it has sent and
+ * skipped and any pause: forecast's loop (decideNext, each placed after the ones before it) from
+ * the loan's own state instead of a fresh one.
+ */
+function remainingSchedule(policy: Policy, plan: readonly PlannedPoint[], s: LoanStatus, now: number) {
+  const finished = !['active', 'paused'].includes(s.status);
+  const canText = !s.optedOut && !s.numberBlocked && (s.pause === null || s.pause.kind === 'promise-to-pay');
+  if (finished || !canText) return [];
+  const done = new Set([...s.messagesSent.map((m) => m.key), ...s.skipped.map((k) => k.key)]);
+  // As the loan counts them: from when each went out, overdue by the loan's state then.
+  const overdueFrom = overdueFromOf(policy, s.dueDate, s.timezone);
+  const sent: SentReminder[] = s.messagesSent
+    .filter((m) => m.template !== 'thank-you')
+    .map((m) => {
+      const at = Math.max(Date.parse(m.scheduledFor), m.recordedAt ? Date.parse(m.recordedAt) : 0);
+      return {
+        key: m.key,
+        at,
+        overdue: overdueFrom === undefined ? OVERDUE_TEMPLATES.has(m.template) : at >= overdueFrom,
+      };
+    });
+  const pausedUntil = s.pause?.until ? Date.parse(s.pause.until) : undefined;
+  const items: Array<{ stage: string; template: string; at: string }> = [];
+  let clock = now;
+  for (let guard = 0; guard <= plan.length; guard++) {
+    const { skip, next } = decideNext(policy, plan, { done, sent, pausedUntil, overdueFrom }, clock, s.timezone);
+    for (const p of skip) done.add(p.key);
+    if (!next) break;
+    items.push({ stage: next.point.stage, template: next.point.template, at: new Date(next.at).toISOString() });
+    done.add(next.point.key);
+    const overdue = overdueFrom === undefined ? next.point.overdue : next.at >= overdueFrom;
+    sent.push({ key: next.point.key, at: next.at, overdue });
+    clock = next.at;
+  }
+  return items;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** How long a reader waits for a loan's answer before it is told the loan cannot be read now. */
+const READ_MS = 10_000;
+
+const PAGE_TOKEN_MAC_BYTES = 16;
+
+/**
+ * The list's page tokens: Temporal's own token behind an HMAC of it and of the filters it pages,
+ * so a token the API did not issue, one altered, or one used with other filters is refused at once,
+ * without a call to Temporal (which answers some forged tokens only after the client's retries).
+ */
+export function pageTokens(key: Buffer) {
+  const mac = (filters: string, token: Uint8Array) =>
+    createHmac('sha256', key).update(filters).update('\n').update(token).digest().subarray(0, PAGE_TOKEN_MAC_BYTES);
+  return {
+    issue(filters: string, token: Uint8Array): string {
+      return Buffer.concat([mac(filters, token), token]).toString('base64url');
+    },
+    /** Temporal's token inside `given`, or undefined if this API did not issue it for these filters. */
+    open(filters: string, given: string): Buffer | undefined {
+      const bytes = Buffer.from(given, 'base64url');
+      if (bytes.length <= PAGE_TOKEN_MAC_BYTES || bytes.toString('base64url') !== given) return undefined;
+      const token = bytes.subarray(PAGE_TOKEN_MAC_BYTES);
+      return timingSafeEqual(bytes.subarray(0, PAGE_TOKEN_MAC_BYTES), mac(filters, token)) ? token : undefined;
+    },
+  };
+}
+
+const invalidPageToken = () =>
+  new ProblemError(
+    400,
+    'Invalid request',
+    'invalid pageToken',
+    [{ field: 'pageToken', message: 'not a page token this API returned for these filters' }],
+    'urn:loan-reminders:problem:validation',
+  );
+
 /** What the API shows of a loan: the workflow's status without internal fields. */
 function loanView(s: LoanStatus) {
   const { requestFingerprint: _internal, ...rest } = s;
@@ -165,7 +309,35 @@ function loanView(s: LoanStatus) {
 }
 
 export function buildRoutes(d: RouteDeps): RouteSpec[] {
+  const tokens = pageTokens(d.pageTokenKey);
   const handle = (loanId: string) => d.client.workflow.getHandle<typeof loanReminder>(workflowIdForLoan(loanId));
+
+  /**
+   * The loan's status from its workflow. A loan that does not exist is a 404 and an unreachable
+   * Temporal a 503 (the error middleware's); any other refusal (a workflow whose task keeps failing,
+   * a failed query handler) is a loan that cannot be read right now: a 503 that says so.
+   */
+  async function readLoan(
+    loanId: string,
+    h: WorkflowHandle<typeof loanReminder> = handle(loanId),
+  ): Promise<LoanStatus> {
+    try {
+      return await d.client.connection.withDeadline(Date.now() + READ_MS, () => h.query(loanStatusQuery));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw err;
+      if (temporalUnreachable(err)) {
+        // A loan whose first task keeps failing cannot answer in time either: the server answers a
+        // description, and its workflow task is on a retry.
+        const stuck = await h.describe().then(
+          (x) => (x.raw.pendingWorkflowTask?.attempt ?? 0) > 1,
+          () => false,
+        );
+        if (!stuck) throw err;
+      }
+      d.log.warn({ loanId, err }, 'loan cannot be read');
+      throw loanUnreadable(loanId);
+    }
+  }
 
   /** Runs a signal or update; a loan whose workflow has ended answers 409, an unknown one 404. */
   async function onLoan<T>(h: WorkflowHandle, loanId: string, act: () => Promise<T>): Promise<T> {
@@ -267,23 +439,57 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           runId: started.firstExecutionRunId,
           status: 'active',
           policyId,
+          outstanding: loan.amountDue,
           // What the loan will get if nothing happens to it; payments and answers change it.
-          schedule: forecast(policy, plan, now, tz).map(({ stage, template, at }) => ({
-            stage,
-            template,
-            at: new Date(at).toISOString(),
-          })),
+          schedule: forecast(policy, plan, now, tz, overdueFromOf(policy, loan.dueDate, tz)).map(
+            ({ stage, template, at }) => ({
+              stage,
+              template,
+              at: new Date(at).toISOString(),
+            }),
+          ),
+          skipped: skippedAtStart(policy, plan, now, tz, loan.dueDate),
         },
       };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      const existing = await handle(loan.loanId).query(loanStatusQuery);
+      const existing = await readLoan(loan.loanId);
       if (existing.requestFingerprint !== requestFingerprint) {
         throw new ProblemError(409, 'Loan already exists', `loan ${loan.loanId} was started with a different body`);
       }
       await indexPhone(); // again, in case the first attempt stopped between the start and the index
-      return { code: 200, body: loanView(existing) };
+      return { code: 200, body: await startAnswer(existing) };
     }
+  }
+
+  /** The answer to a repeated start: the first answer's shape, computed from the running loan. */
+  async function startAnswer(s: LoanStatus): Promise<Record<string, unknown>> {
+    const workflowId = workflowIdForLoan(s.loanId);
+    const description = await handle(s.loanId).describe();
+    const policy = d.policies.get(s.policyId);
+    const startedAt = Date.parse(s.startedAt);
+    const plan = policy ? expandPolicy(policy, { dueDate: s.dueDate, timezone: s.timezone, startedAt }) : [];
+    const atStart = policy ? skippedAtStart(policy, plan, startedAt, s.timezone, s.dueDate) : [];
+    // Points the loan skipped since (a pause, a late worker), as it recorded them.
+    const later = s.skipped
+      .map((k) => ({ k, p: plan.find((p) => p.key === k.key) }))
+      .filter(({ k, p }) => !p || !atStart.some((a) => a.stage === k.stage && a.plannedFor === iso(p.requestedAt)))
+      .map(({ k, p }) => ({
+        stage: k.stage,
+        template: p?.template ?? k.stage,
+        plannedFor: p ? iso(p.requestedAt) : null,
+        reason: k.reason,
+      }));
+    return {
+      loanId: s.loanId,
+      workflowId,
+      runId: description.raw.workflowExecutionInfo?.firstRunId || description.runId,
+      status: s.status,
+      policyId: s.policyId,
+      outstanding: s.outstanding,
+      schedule: policy ? remainingSchedule(policy, plan, s, Date.now()) : [],
+      skipped: [...atStart, ...later],
+    };
   }
 
   const routes: RouteSpec[] = [
@@ -296,8 +502,8 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       auth: 'loans:write',
       body: createLoanSchema,
       responses: {
-        201: 'Started',
-        200: 'Already started with the same body',
+        201: 'Started: {loanId, workflowId, runId, status, policyId, outstanding, schedule, skipped}',
+        200: 'Already started with the same body: the same shape, from the running loan',
         409: 'Loan id used with another body',
         413: 'Too large',
         415: 'Not JSON',
@@ -362,7 +568,10 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       summary: 'List loans by status, stage, overdue, amount range (Temporal visibility)',
       auth: 'loans:read',
       query: listQuerySchema,
-      responses: { 200: 'A page of loans', ...COMMON_ERRORS },
+      responses: {
+        200: 'A page of loans; nextPageToken is signed and pages these filters only',
+        ...COMMON_ERRORS,
+      },
       handler: async (req, res) => {
         const q = parse(listQuerySchema, req.query);
         // Every value below passed the schema (enums, ids, integers): nothing free-form enters the query.
@@ -384,11 +593,14 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
             pageSize,
             nextPageToken,
           });
-        const given = q.pageToken ? Buffer.from(q.pageToken, 'base64url') : undefined;
+        // A token pages the filters it was issued for, and no others.
+        const filters = canonical({ ...q, pageSize: undefined, pageToken: undefined });
+        const given = q.pageToken === undefined ? undefined : tokens.open(filters, q.pageToken);
+        if (q.pageToken !== undefined && given === undefined) throw invalidPageToken();
         const page = await list(given, q.pageSize).catch(async (err: unknown) => {
-          // The token is opaque and comes back as the caller sends it. If Temporal refuses a call with
-          // it (servers differ in how: INVALID_ARGUMENT, or UNKNOWN on the dev server) but answers the
-          // same query without it, the token is not one it issued: the caller's error, not ours.
+          // A token this API issued that Temporal no longer takes (a server reset, say; servers differ in
+          // how they refuse it: INVALID_ARGUMENT, or UNKNOWN on the dev server): if the same query
+          // without it answers, the token is stale, the caller's to drop; otherwise Temporal's trouble.
           const refusedOnlyTheToken =
             given !== undefined &&
             (await list(undefined, 1).then(
@@ -396,13 +608,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
               () => false,
             ));
           if (!refusedOnlyTheToken) throw err;
-          throw new ProblemError(
-            400,
-            'Invalid request',
-            'invalid pageToken',
-            [{ field: 'pageToken', message: 'not a page token this API returned' }],
-            'urn:loan-reminders:problem:validation',
-          );
+          throw invalidPageToken();
         });
         const items = (page.executions ?? []).map((e) => {
           const sa = decodeTypedSearchAttributes(e.searchAttributes?.indexedFields);
@@ -414,13 +620,13 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
             stage: sa.get(LOAN_STAGE) ?? null,
             outstanding: sa.get(OUTSTANDING_AMOUNT) ?? null,
             currency: sa.get(LOAN_CURRENCY) ?? null,
-            dueDate: sa.get(DUE_DATE)?.toISOString() ?? null,
+            dueDate: ((at) => (at ? dueDateOfLocalMidnight(at) : null))(sa.get(DUE_DATE)),
             nextReminderAt: sa.get(NEXT_REMINDER_AT)?.toISOString() ?? null,
             policyId: sa.get(POLICY_ID) ?? null,
             pause: sa.get(PAUSE_REASON) ?? null,
           };
         });
-        const token = page.nextPageToken?.length ? Buffer.from(page.nextPageToken).toString('base64url') : null;
+        const token = page.nextPageToken?.length ? tokens.issue(filters, page.nextPageToken) : null;
         res.json({ items, nextPageToken: token });
       },
     },
@@ -431,9 +637,14 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       tag: 'loans',
       summary: 'A loan’s full status: stage, outstanding, next reminder and why, pauses, messages, payments, answers',
       auth: 'loans:read',
-      responses: { 200: 'The loan', 404: 'Unknown loan', ...COMMON_ERRORS },
+      responses: {
+        200: 'The loan',
+        404: 'Unknown loan',
+        503: 'Temporal unreachable, or the loan cannot be read right now (urn:loan-reminders:problem:loan-unreadable)',
+        ...COMMON_ERRORS,
+      },
       handler: async (req, res) => {
-        res.json(loanView(await handle(loanIdParam(req)).query(loanStatusQuery)));
+        res.json(loanView(await readLoan(loanIdParam(req))));
       },
     },
     {
@@ -466,7 +677,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           );
           d.metrics.signals.inc({ kind: 'changeTerms' });
         }
-        res.json(loanView(await h.query(loanStatusQuery)));
+        res.json(loanView(await readLoan(loanId, h)));
       },
     },
     {
@@ -564,7 +775,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         const h = handle(loanId);
         await onLoan(h, loanId, () => h.executeUpdate(resumeUpdate, { args: [body] }));
         d.metrics.signals.inc({ kind: 'resume' });
-        res.json(loanView(await h.query(loanStatusQuery)));
+        res.json(loanView(await readLoan(loanId, h)));
       },
     },
     {

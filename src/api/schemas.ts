@@ -3,6 +3,14 @@
 import { z } from 'zod';
 import { isCalendarDate, isValidTimeZone } from '../domain/calendar';
 import { E164, SUPPORTED_LOCALES } from '../domain/loan';
+import {
+  DATE_RANGE_MESSAGE,
+  INSTANT_RANGE_MESSAGE,
+  isDateInRange,
+  isInstantInRange,
+  MAX_DATE,
+  MIN_DATE,
+} from '../domain/limits';
 import { POLICY_ID } from '../domain/policy';
 import { GROUP_BY } from '../analytics/effectiveness';
 
@@ -20,19 +28,68 @@ const amount = z.number().int('must be an integer in minor units').positive().ma
 const phone = z.string().regex(E164, 'must be an E.164 number such as +8613800138000');
 const locale = z.enum(SUPPORTED_LOCALES);
 const timezone = z.string().max(64).refine(isValidTimeZone, 'must be an IANA time zone such as Asia/Shanghai');
+/** A calendar date in the service's range (src/domain/limits.ts); one error per field, the first that applies. */
 const calendarDate = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine(isCalendarDate, 'must be a real calendar date');
-const instant = z.iso.datetime({ offset: true });
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date YYYY-MM-DD', abort: true })
+  .refine(isCalendarDate, { message: 'must be a real calendar date', abort: true })
+  .refine(isDateInRange, DATE_RANGE_MESSAGE)
+  .describe(`A calendar date YYYY-MM-DD from ${MIN_DATE} to ${MAX_DATE}`);
+const instant = z.iso
+  .datetime({ offset: true, abort: true })
+  .refine(isInstantInRange, INSTANT_RANGE_MESSAGE)
+  .describe(`An ISO 8601 instant from ${MIN_DATE} to ${MAX_DATE} (UTC)`);
 const policyId = z.string().regex(POLICY_ID, 'must be a policy id such as default');
-/** Names in any script: letters, marks, spaces and common punctuation, no control characters. */
+// Text that reaches an SMS (the borrower's name and honorific, the lender's name and number) is
+// held to the same rules: letters of any script and a little punctuation, never a link (http..., www.,
+// a word.word domain), a control, format or bidi character (Cc, Cf: newlines, NUL, U+202E, zero
+// widths) or braces (template syntax).
+const LINK = /https?:|:\/\/|www\.|[\p{L}\p{N}-]\.[\p{L}]{2,}/iu;
+const noLink = (s: string) => !LINK.test(s);
+const NO_LINK = 'must not contain a web address or domain';
+
+/** Names in any script: letters, marks, spaces and common punctuation, no control characters or links. */
 const personName = z
   .string()
   .trim()
   .min(1)
   .max(100)
-  .regex(/^[\p{L}\p{M}\p{Zs}'’.\-·]+$/u, 'must be letters of any script, spaces and . - ’ · only');
+  .regex(/^[\p{L}\p{M}\p{Zs}'’.\-·]+$/u, {
+    message: 'must be letters of any script, spaces and . - ’ · only',
+    abort: true,
+  })
+  .refine(noLink, NO_LINK);
+/** A title joined to the name (Ms, 先生, Dr.): the name's rules, shorter. */
+const honorific = z
+  .string()
+  .trim()
+  .min(1)
+  .max(20)
+  .regex(/^[\p{L}\p{M}\p{Zs}'’.\-·]+$/u, {
+    message: 'must be letters of any script, spaces and . - ’ · only',
+    abort: true,
+  })
+  .refine(noLink, NO_LINK);
+/** A lender's name: the name's rules plus digits and & , ( ) (e.g. "360 Finance Co., Ltd."). */
+const lenderName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(60)
+  .regex(/^[\p{L}\p{M}\p{N}\p{Zs}'’.\-·&,()]+$/u, {
+    message: 'must be letters of any script, digits, spaces and . - ’ · & , ( ) only',
+    abort: true,
+  })
+  .refine(noLink, NO_LINK);
+/** The number borrowers call: digits in groups split by one space or dash, optionally after a +. */
+const contactPhone = z
+  .string()
+  .max(20)
+  .regex(
+    /^\+?[0-9]+(?:[ -][0-9]+)*$/,
+    'must be a phone number: digits, single spaces or dashes between them, an optional leading +',
+  )
+  .refine((p) => p.replace(/\D/g, '').length >= 3, 'must have at least 3 digits');
 
 export const createLoanSchema = z
   .object({
@@ -40,7 +97,7 @@ export const createLoanSchema = z
     borrower: z
       .object({
         name: personName,
-        honorific: z.string().trim().min(1).max(20).optional(),
+        honorific: honorific.optional(),
         phone,
         locale,
         timezone,
@@ -52,8 +109,8 @@ export const createLoanSchema = z
     policyId: policyId.optional(),
     lender: z
       .object({
-        name: z.object({ 'zh-CN': z.string().min(1).max(60), 'en-US': z.string().min(1).max(60) }).strict(),
-        contactPhone: z.string().regex(/^\+?[0-9 -]{3,20}$/, 'must be a phone number'),
+        name: z.object({ 'zh-CN': lenderName, 'en-US': lenderName }).strict(),
+        contactPhone,
       })
       .strict()
       .optional()

@@ -8,8 +8,26 @@ export interface SendingWindow {
   end: string;
 }
 
+const zoneVerdicts = new Map<string, boolean>();
+
+/**
+ * A zone of the IANA time zone database (aliases such as Asia/Calcutta included; UTC and Etc/...
+ * too), as the platform's Intl knows it. Luxon alone would also take "system", "default", "local"
+ * (the host's own zone) and fixed offsets such as "UTC+8": none of them is a borrower's zone.
+ */
 export function isValidTimeZone(timezone: string): boolean {
-  return DateTime.now().setZone(timezone).isValid;
+  let verdict = zoneVerdicts.get(timezone);
+  if (verdict === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+      verdict = DateTime.now().setZone(timezone).isValid;
+    } catch {
+      verdict = false; // Intl refuses every name that is not an IANA zone
+    }
+    if (zoneVerdicts.size >= 1000) zoneVerdicts.clear();
+    zoneVerdicts.set(timezone, verdict);
+  }
+  return verdict;
 }
 
 function setHm(day: DateTime, hm: string): DateTime {

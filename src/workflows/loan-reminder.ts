@@ -31,6 +31,7 @@ import {
   nextWindowOpening,
   windowClosesAfter,
 } from '../domain/calendar';
+import { DATE_RANGE_MESSAGE, isDateInRange, isInstantMsInRange } from '../domain/limits';
 import {
   isE164,
   samePayment,
@@ -268,6 +269,7 @@ const events = proxyActivities<Activities>({
  */
 const CAN_WAIT: ReadonlySet<EventKind> = new Set(['loan-started', 'reminder-planned', 'answer', 'paused', 'resumed']);
 
+const dueDateAttr = (ms: number) => (isInstantMsInRange(ms) ? new Date(ms) : null);
 const durationMs = (iso: string) => Duration.fromISO(iso).as('milliseconds');
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -539,6 +541,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       validator: ({ date }) => {
         if (finished()) throw new Error(`the loan is ${s.status}`);
         if (!isCalendarDate(date)) throw new Error('date must be a real date YYYY-MM-DD');
+        if (!isDateInRange(date)) throw new Error(`date ${DATE_RANGE_MESSAGE}`);
         const today = localDateOf(Date.now(), s.timezone);
         const latest = localDateOf(Date.now() + durationMs(policy.promiseToPay.maxAhead), s.timezone);
         if (date < today) throw new Error(`date ${date} is in the past`);
@@ -624,6 +627,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         if (change.dueDate === undefined && change.amountDue === undefined) throw new Error('nothing to change');
         if (change.dueDate !== undefined) {
           if (!isCalendarDate(change.dueDate)) throw refuse('dueDate', 'dueDate must be a real date YYYY-MM-DD');
+          if (!isDateInRange(change.dueDate)) throw refuse('dueDate', `dueDate ${DATE_RANGE_MESSAGE}`);
           // A due date so far back that the loan's last reminder and its listening for payment are
           // over would end the loan at once: refused, the loan goes on as it was.
           const terms = { dueDate: change.dueDate, timezone: s.timezone, startedAt: Date.parse(s.startedAt) };
@@ -671,7 +675,9 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       { key: LOAN_STAGE, value: s.stage },
       { key: OUTSTANDING_AMOUNT, value: s.outstanding },
       { key: LOAN_CURRENCY, value: s.currency },
-      { key: DUE_DATE, value: new Date(localInstantMs(s.dueDate, '00:00', s.timezone)) },
+      // A date the server cannot index (a year 0000 from a client that skipped the API's checks)
+      // is left out rather than failing every workflow task of the loan.
+      { key: DUE_DATE, value: dueDateAttr(localInstantMs(s.dueDate, '00:00', s.timezone)) },
       { key: NEXT_REMINDER_AT, value: s.nextReminder ? new Date(s.nextReminder.at) : null },
       { key: POLICY_ID, value: s.policyId },
       { key: PAUSE_REASON, value: s.pause?.kind ?? 'none' },
