@@ -455,7 +455,8 @@ function checkOverdueCadence(a: {
   };
   for (const f of free) {
     result.stretches++;
-    const sends = reminders.filter((r) => r.t >= f.from && r.t < f.to);
+    // The text that used up the points (the final notice, the last of them) ends the last stretch, and is in it.
+    const sends = reminders.filter((r) => r.t >= f.from && (r.t < f.to || (f.to === end && r.t === end)));
     if (f.after) {
       const heldBack = plan.some((p) => p > Math.max(f.after!.from, a.startedAt) && p <= f.from);
       if (heldBack || owed) {
