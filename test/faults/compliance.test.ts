@@ -1087,6 +1087,153 @@ describe('loans on the time-skipping server', () => {
     expect(report.thankYous).toBe(sims.length);
   });
 
+  it('loans handed over on or after their due date, and holds on overdue loans: the overdue rules hold', async () => {
+    type Crowd = Awaited<ReturnType<typeof crowd>>;
+    const rnd = prng(SEED + 2);
+    // DST zones both sides of the equator, and offsets of :30 and :45.
+    const zones = [
+      'Asia/Kathmandu',
+      'America/St_Johns',
+      'Australia/Lord_Howe',
+      'America/New_York',
+      'Europe/London',
+      'Asia/Shanghai',
+    ];
+    // Handed over `days` after the due date at `hm` local time: as a loan system catching up overnight does.
+    const handOvers: Array<{ days: number; hm: string }> = [
+      { days: 0, hm: '07:30' }, // the due date, before the send time
+      { days: 0, hm: '13:00' }, // the due date, after it
+      { days: 0, hm: '20:30' }, // the evening of the due date
+      { days: 0, hm: '23:30' }, // its night
+      { days: 1, hm: '06:30' }, // the morning after, before the window opens
+      { days: 1, hm: '09:00' }, // the morning after
+      { days: 1, hm: '14:00' },
+      { days: 2, hm: '11:00' },
+      { days: 3, hm: '09:30' },
+      { days: 3, hm: '21:30' },
+    ];
+    // Holds on overdue loans due two days after their start: [days after the due date, local hour, act].
+    const dispute = (c: Crowd, s: Sim) => c.answer(s, 'dispute');
+    const hardship = (c: Crowd, s: Sim) => c.answer(s, 'hardship');
+    const resume = (c: Crowd, s: Sim) => c.resume(s);
+    const promise = (days: number) => (c: Crowd, s: Sim) => c.promise(s, days);
+    const holdScripts: Array<Array<[number, number, (c: Crowd, s: Sim) => Promise<void>]>> = [
+      // A dispute over the first weekly point, resumed after 5 days (issue 14's loans).
+      [
+        [6, 9, dispute],
+        [11, 15, resume],
+      ],
+      // A dispute over the second, resumed after 3 days, within the lateness the policy allows.
+      [
+        [14, 11, dispute],
+        [17, 10, resume],
+      ],
+      // Hardship over the third, resumed at night.
+      [
+        [20, 12, hardship],
+        [24, 22, resume],
+      ],
+      // A promise to pay in 5 days, broken: it held until the day after it, 10:00, past a weekly point.
+      [[6, 14, promise(5)]],
+      // A promise to pay in 6 days, broken, the point it held back still fresh.
+      [[3, 10, promise(6)]],
+      // A dispute over two weekly points, resumed.
+      [
+        [7, 12, dispute],
+        [19, 9, resume],
+      ],
+    ];
+    let n = 0;
+    const sim = (kind: string, policy: Policy, zone: string) =>
+      simOf(`${kind}-${SEED}-${n}`, 920_000 + n++, policy, rnd, zone);
+    const late = handOvers.flatMap((h) => [
+      ...zones.map((z) => ({ s: sim('HANDOVER', DEFAULT, z), h })),
+      ...zones.slice(0, 3).map((z) => ({ s: sim('HANDOVER', NARROW, z), h })),
+    ]);
+    const held = holdScripts.flatMap((acts) => [
+      ...zones.map((z) => ({ s: sim('OVERDUE-HOLD', DEFAULT, z), acts })),
+      ...zones.slice(0, 3).map((z) => ({ s: sim('OVERDUE-HOLD', NARROW, z), acts })),
+    ]);
+    const sims = [...late.map((x) => x.s), ...held.map((x) => x.s)];
+
+    // Ten days before New York's next daylight-saving change: the loans' overdue weeks then cross
+    // the changes of New York, London and Lord Howe (March and April, or October and November).
+    let clock = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'America/New_York' });
+    for (let i = 0; i < 400 && clock.offset === clock.plus({ days: 1 }).offset; i++) clock = clock.plus({ days: 1 });
+    const t0 = Math.max(await env.currentTimeMs(), clock.minus({ days: 10 }).toMillis());
+    await env.sleep(t0 - (await env.currentTimeMs()));
+
+    // Every act at its instant: each hand-over at the next time its local clock shows `hm` (at
+    // least an hour ahead), each hold's act at its local hour on its day after the due date.
+    const first = t0 + HOUR;
+    const todo: Array<{ at: number; run: (c: Crowd) => Promise<void> }> = late.map(({ s, h }) => {
+      const [hh, mm] = h.hm.split(':').map(Number);
+      let at = DateTime.fromMillis(first, { zone: s.loan.borrower.timezone }).set({ hour: hh, minute: mm, second: 0 });
+      if (at.toMillis() < first) at = at.plus({ days: 1 });
+      return { at: at.toMillis(), run: (c) => c.start([s], () => -h.days) };
+    });
+    const c = await crowd(sims, rnd);
+    await runWorkersUntil(c.workers, async () => {
+      await c.start(
+        held.map((x) => x.s),
+        () => 2,
+      );
+      for (const { s, acts } of held) {
+        for (const [day, hour, act] of acts) {
+          const at = DateTime.fromISO(s.loan.dueDate, { zone: s.loan.borrower.timezone }).plus({ days: day });
+          todo.push({ at: at.set({ hour }).toMillis(), run: (c) => act(c, s) });
+        }
+      }
+      todo.sort((a, b) => a.at - b.at);
+      for (let i = 0; i < todo.length;) {
+        await c.skip(Math.max(0, todo[i].at - (await c.now())));
+        // What falls due within the next 10 minutes runs now (acts at most 10 minutes late).
+        const now = await c.now();
+        const batch: typeof todo = [];
+        while (i < todo.length && todo[i].at <= now + 10 * 60_000) batch.push(todo[i++]);
+        await pool(batch, 16, (t) => t.run(c));
+      }
+      // Until every loan ends: its last point (29 days after the due date), then 30 days' listening.
+      for (let day = 0; day <= 90 && !sims.every((s) => s.done); day += 3) await c.skip(3 * DAY);
+      await c.skip(0);
+    });
+    const report = await c.check();
+    console.log(
+      JSON.stringify(
+        {
+          seed: SEED,
+          loans: sims.length,
+          messages: report.messages,
+          overdueReminders: report.overdueReminders,
+          pauseEndsChecked: report.pauseEndsChecked,
+          ...summary(report),
+        },
+        null,
+        1,
+      ),
+    );
+    recordFault({
+      fault: 'compliance: late hand-overs and overdue holds',
+      injected: `${late.length} loans handed over 0-3 days after their due date (${handOvers.length} local times), ${held.length} held while overdue (${holdScripts.length} disputes, hardships and broken promises), in ${zones.length} zones across DST changes`,
+      scale: sims.length,
+      lost: report.lost.length,
+      duplicated: report.duplicated,
+      violations: report.violations.length,
+      detail: `seed ${SEED}; ${report.messages} SMS checked (${report.overdueReminders} sent while overdue, ${report.pauseEndsChecked} ends of holds that held one back); ${ruleCounts('overdue', report)}`,
+    });
+    expect(summary(report).examples).toEqual([]);
+    expect(report.lost).toEqual([]);
+    expect(report.duplicated).toBe(0);
+    // Not vacuous: every loan started, every hold was taken and lifted, and the rules had texts
+    // and hold ends to judge: each hand-over texted while overdue, each DEFAULT hold held a point back.
+    expect(sims.every((s) => s.started)).toBe(true);
+    expect(c.counts.dispute + c.counts.hardship).toBe(4 * (zones.length + 3));
+    expect(c.counts.resume).toBe(4 * (zones.length + 3));
+    expect(c.counts.promise).toBe(2 * (zones.length + 3));
+    expect(report.overdueReminders).toBeGreaterThanOrEqual(sims.length);
+    expect(report.pauseEndsChecked).toBeGreaterThanOrEqual(holdScripts.length * zones.length);
+  });
+
   it(`a random crowd breaks no rule: ${LOANS} loans over months of server time`, async () => {
     const started = Date.now();
     const rnd = prng(SEED);
