@@ -1,14 +1,16 @@
 // An independent judge of what the reminder engine sent. It shares no code with the engine's
 // schedule, window, cap, template or policy rules (src/domain/*): it re-derives each rule from the
 // policy's JSON and the product brief (quiet hours, caps, opt-out, third parties, what every text
-// carries) with luxon, and reads only what the system left behind: the SMS outbox (one JSON line
-// per message, src/sms/outbox.ts), the event store's events (src/store/events.ts, for the instant
-// each message went out and each answer and payment took effect), and the loans' inputs with what
-// the test did to each loan and when.
+// carries, the overdue cadence) with luxon, and reads only what the system left behind: the SMS
+// outbox (one JSON line per message, src/sms/outbox.ts), the event store's events
+// (src/store/events.ts, for the instant each message went out, the loan's start, and each answer
+// and payment took effect), and the loans' inputs with what the test did to each loan and when.
 //
 // Where the brief leaves a reading open, the checker takes the policy format's (README, "Policy
-// format"): caps count reminders, not the thank-you, and a cap scoped "overdue" counts the overdue
-// templates; a dispute or hardship holds a loan until operations resume it, a promise to pay until
+// format") and issue 14's: caps count reminders, not the thank-you, measured from the instants the
+// texts actually went out; a cap scoped "overdue" counts every reminder sent while the loan was
+// overdue (from local midnight after its due date), whatever its template, and binds every text
+// sent then; a dispute or hardship holds a loan until operations resume it, a promise to pay until
 // its date's send time plus the grace period (or a resume), whatever else arrives meanwhile.
 //
 // It never reports a name or a phone number: a violation names the loan, the message's key and
@@ -21,12 +23,16 @@ import type { LoanEvent } from '../../src/store/events';
 /** The parts of a policy file (policies/*.json) the rules need; defaults as the policy format documents them. */
 export interface PolicyJson {
   id: string;
+  /** Default "due-date"; "loan-start" policies (demos) have no calendar overdue phase. */
+  anchor?: 'due-date' | 'loan-start';
   sendTime?: string;
   window?: { start: string; end: string };
-  points: unknown[];
-  overdueRepeat?: { maxCount: number };
-  finalNotice?: unknown;
+  points: Array<{ offset: string; template: string }>;
+  overdueRepeat?: { every: string; maxCount: number; template: string };
+  finalNotice?: { after: string; template: string };
   caps?: Array<{ max: number; per: string; scope?: 'any' | 'overdue' }>;
+  /** Default P3D. */
+  maxLateness?: string;
   promiseToPay?: { grace?: string };
   thankYou?: boolean;
 }
@@ -63,8 +69,24 @@ export interface CheckedLoan {
 export const RULES = [
   /** Sent outside the policy's window, by the borrower's own clock at the moment of sending. */
   'quiet-hours',
-  /** More reminders inside one of the policy's rolling cap windows than it allows. */
+  /**
+   * More reminders inside one of the policy's rolling cap windows than it allows, by the instants
+   * they went out; for a cap scoped "overdue", the reminders sent while the loan was overdue.
+   */
   'cap',
+  /** A "due" or "pre-due" text sent once the due date had passed in the borrower's zone (due-date policies). */
+  'due-after-due-date',
+  /**
+   * An overdue loan that could be reminded (active, unpaid, not held, not opted out, points left)
+   * left silent longer than the policy's overdue cadence allows, window and caps included.
+   */
+  'overdue-silence',
+  /**
+   * A hold that held back a reminder ended on an overdue loan, and the next reminder did not go
+   * out at the next opening of the window (or, if a cap forbade that, at the opening after the
+   * cap allowed it).
+   */
+  'late-after-pause',
   'after-opt-out',
   /** A reminder after the loan was paid in full (a single thank-you is the one message allowed). */
   'after-paid',
@@ -113,20 +135,39 @@ export interface ComplianceReport {
   dstDayMessages: number;
   /** Loans texted at two or more UTC offsets of their zone (their texts straddle a daylight-saving change). */
   loansAcrossDst: number;
+  /** Reminders sent while their loan was overdue: those the overdue caps and the due-date rule judged. */
+  overdueReminders: number;
+  /** Ends of holds on overdue loans that held back a reminder: those late-after-pause judged. */
+  pauseEndsChecked: number;
+  /** Stretches of time an overdue loan could be reminded, each judged by overdue-silence. */
+  silencesChecked: number;
 }
 
 export interface CheckOptions {
   /**
-   * How much shorter than a cap's window two sends may be apart before they count in one window.
-   * A reminder is sent slightly after its planned instant (the time-skipping server's clock runs
-   * on while the workers catch up after a jump), so two sends planned exactly one window apart can
-   * be a few seconds closer. Capped at a tenth of the window. Default 60 s.
+   * How much shorter than a cap's window two sends may be apart before they count in one window:
+   * the resolution of the record, not a licence to plan from planned instants. Caps are measured
+   * from the instants texts went out (the event store's record of each send: the server's clock
+   * when its attempt was scheduled), and the provider is called a moment later, up to a few
+   * seconds on the time-skipping server while workers catch up after a jump (maxDelayMs). Two
+   * such records cannot tell a gap of a few seconds less than the window from the window itself;
+   * a text sent late by a provider outage is minutes or hours early for the next. Capped at a
+   * tenth of the window. Default 60 s.
    */
   capSlackMs?: number;
+  /**
+   * How long after the instant a reminder becomes due (a pause's end, a window's opening, a cap's
+   * release) the engine may take to send it: the workflow must wake, plan and run its activity
+   * while the time-skipping server's clock runs on. Default 5 minutes (sends lag their planned
+   * instant by about 3 s in the quick run).
+   */
+  wakeSlackMs?: number;
 }
 
-/** Templates that count for caps scoped to "overdue", as the policy format defines them. */
-const OVERDUE_TEMPLATES = new Set(['overdue', 'overdue-followup', 'final-notice']);
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+/** Templates of the texts sent before a loan falls due: never once it is overdue. */
+const BEFORE_DUE_TEMPLATES = new Set(['pre-due', 'due']);
 /** Digits after the decimal point of each currency's minor unit (ISO 4217). */
 const MINOR_DIGITS: Record<string, number> = { CNY: 2, USD: 2, EUR: 2, GBP: 2, JPY: 0, KRW: 0 };
 const MONTHS = [
@@ -156,6 +197,14 @@ export function readOutboxFile(path: string): OutboxLine[] {
 
 const durationMs = (iso: string) => Duration.fromISO(iso).as('milliseconds');
 const minutes = (hm: string) => (hm === '24:00' ? 1440 : Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3, 5)));
+/** A length of time for people: "8 d 4 h 30 min", "3 s". */
+function spanLabel(ms: number): string {
+  if (ms < MINUTE) return `${Math.round(ms / 1000)} s`;
+  const d = Math.floor(ms / (24 * HOUR));
+  const h = Math.floor((ms % (24 * HOUR)) / HOUR);
+  const m = Math.floor((ms % HOUR) / MINUTE);
+  return [d && `${d} d`, h && `${h} h`, m && `${m} min`].filter(Boolean).join(' ');
+}
 const localLabel = (ms: number, zone: string) => DateTime.fromMillis(ms, { zone }).toFormat("yyyy-MM-dd HH:mm 'UTC'ZZ");
 
 /** The ways a text may write an amount of minor units: 5000, 5,000, 5000.00, 5,000.00. */
@@ -179,10 +228,267 @@ function datePattern(date: string): RegExp {
   );
 }
 
+type SendingWindow = { start: string; end: string };
+
+/** Inside the window by the borrower's wall clock at that instant. */
+function inWindow(ms: number, window: SendingWindow, zone: string): boolean {
+  const local = DateTime.fromMillis(ms, { zone });
+  const minute = local.hour * 60 + local.minute;
+  return minute >= minutes(window.start) && minute < minutes(window.end);
+}
+
+/**
+ * The first instant at or after `ms` inside the window: the window's opening time on that day or
+ * a later one, by the wall clock. Where a daylight-saving change skips the opening time, luxon
+ * puts it after the gap by the gap's length, so it is walked back to the first minute inside.
+ */
+function nextOpening(ms: number, window: SendingWindow, zone: string): number {
+  if (inWindow(ms, window, zone)) return ms;
+  const opens = minutes(window.start);
+  let day = DateTime.fromMillis(ms, { zone }).startOf('day');
+  for (let i = 0; i < 3; i++, day = day.plus({ days: 1 })) {
+    let t = day.set({ hour: Math.floor(opens / 60), minute: opens % 60 }).toMillis();
+    if (t < ms || !inWindow(t, window, zone)) continue;
+    while (t - MINUTE >= ms && inWindow(t - MINUTE, window, zone)) t -= MINUTE;
+    return t;
+  }
+  throw new RangeError(`no opening of ${window.start}-${window.end} in ${zone} after ${new Date(ms).toISOString()}`);
+}
+
+/**
+ * The instants a due-date policy asks for, before any window or cap moves them, as the policy
+ * format states them: each point's days counted in the borrower's calendar from the due date and
+ * its hours after the send time; the repeats and the final notice counted on in days from the date
+ * of the latest point before them.
+ */
+function plannedInstants(policy: PolicyJson, dueDate: string, zone: string): number[] {
+  const [h, m] = (policy.sendTime ?? '10:00').split(':').map(Number);
+  const on = (day: DateTime, offset: string) => {
+    const d = Duration.fromISO(offset).toObject();
+    return day
+      .plus({ years: d.years ?? 0, months: d.months ?? 0, weeks: d.weeks ?? 0, days: d.days ?? 0 })
+      .set({ hour: h, minute: m, second: 0, millisecond: 0 })
+      .plus({ hours: d.hours ?? 0, minutes: d.minutes ?? 0, seconds: d.seconds ?? 0 });
+  };
+  const due = DateTime.fromISO(dueDate, { zone });
+  const points = policy.points.map((p) => on(due, p.offset)).sort((a, b) => a.toMillis() - b.toMillis());
+  let last = points[points.length - 1];
+  for (let n = 1; n <= (policy.overdueRepeat?.maxCount ?? 0); n++) {
+    last = on(last.startOf('day'), policy.overdueRepeat!.every);
+    points.push(last);
+  }
+  if (policy.finalNotice) points.push(on(last.startOf('day'), policy.finalNotice.after));
+  return points.map((p) => p.toMillis());
+}
+
+/**
+ * Every stretch of time a hold may have stopped a loan's texts, as generously as the holds' rules
+ * allow (so silence is never blamed on the engine while it may lawfully be held): a dispute or
+ * hardship from its answer until operations resume the loan; a wrong number until a new number; a
+ * promise from when it was made until its date's send time plus the grace period, or until a
+ * resume that found no dispute or hardship to end (one that did leaves the promise standing).
+ */
+function holdSpans(
+  stops: readonly Stop[],
+  policy: PolicyJson,
+  zone: string,
+): Array<{ from: number; to: number; kinds: string[] }> {
+  const [h, m] = (policy.sendTime ?? '10:00').split(':').map(Number);
+  const grace = durationMs(policy.promiseToPay?.grace ?? 'P1D');
+  const spans: Array<{ from: number; to: number; kinds: string[] }> = [];
+  let kinds = new Set<string>();
+  let ops = false;
+  let wrong = false;
+  let promiseUntil = -Infinity;
+  let since: number | undefined;
+  const mark = (t: number) => {
+    const held = ops || wrong || t < promiseUntil;
+    if (held && since === undefined) since = t;
+    if (!held && since !== undefined) {
+      spans.push({ from: since, to: t, kinds: [...kinds] });
+      since = undefined;
+      kinds = new Set();
+    }
+  };
+  for (const { at, action: a } of stops) {
+    if (since !== undefined && !ops && !wrong && promiseUntil <= at) mark(promiseUntil);
+    if (a.kind === 'answer' && (a.answer === 'dispute' || a.answer === 'hardship')) {
+      ops = true;
+      kinds.add(a.answer);
+    } else if (a.kind === 'answer' && a.answer === 'wrong-number') {
+      wrong = true;
+      kinds.add('wrong number');
+    } else if (a.kind === 'new-phone') wrong = false;
+    else if (a.kind === 'promise') {
+      promiseUntil =
+        DateTime.fromISO(a.date, { zone }).set({ hour: h, minute: m, second: 0, millisecond: 0 }).toMillis() + grace;
+      kinds.add('promise to pay');
+    } else if (a.kind === 'resume') {
+      if (ops) ops = false;
+      else promiseUntil = -Infinity;
+    }
+    mark(at);
+  }
+  if (since !== undefined)
+    spans.push({ from: since, to: ops || wrong ? Infinity : Math.max(since, promiseUntil), kinds: [...kinds] });
+  return spans;
+}
+
 interface Stop {
   /** Effective instant: the engine's record of the answer or payment, else the test's request time. */
   at: number;
   action: LoanAction;
+}
+
+/**
+ * The overdue cadence of one loan on a due-date policy (issue 14): while it is overdue and could
+ * be reminded, it is never left silent for long, and a hold that held a reminder back is followed
+ * at once by the next one. "Could be reminded": started, overdue, not paid in full, not opted out,
+ * not closed or completed, not held (holdSpans, generously), and with points left in its policy:
+ * before the last planned point's instant plus maxLateness, before the final notice went out, and
+ * before as many reminders went out as the policy has points.
+ *
+ * late-after-pause. A hold ends at an instant `e` on such a loan, and one of the policy's planned
+ * points fell due while it held (after the loan's start): the next reminder must go out by the
+ * first instant at or after `e` that is inside the window and allowed by every cap (counted from
+ * the reminders actually sent before `e`, an "overdue" cap from those sent while overdue), plus
+ * wakeSlack. Judged only if the loan can still be reminded through that instant; a restart owed
+ * when the loan is held again stays owed at the next hold's end.
+ *
+ * overdue-silence. Otherwise the time the loan could be reminded, summed since its last reminder
+ * (or since it fell overdue or started), never exceeds
+ *
+ *     B = max(I, C) + W + 1 h + wakeSlack,
+ *
+ * where I is the longest stretch between consecutive planned instants from the start of the
+ * overdue day on (this loan's own calendar, so DST is in it), C the longest cap window (a cap of
+ * max n in `per` releases the next text at most `per` after the previous one), W the longest
+ * stretch the window is shut (24 h less its length, plus an hour for a DST night), which a planned
+ * or capped instant may have to wait through, and the hour a planned time inside a DST gap can
+ * move. A send is never before its planned instant, so the next planned instant after the last
+ * send is at most I ahead, or a cap holds it at most C; then it waits at most W for the window.
+ * Each end of a hold that held back no planned point adds W: a text the engine had placed inside
+ * that hold (moved there by a cap or the window) goes at the next opening after it.
+ */
+function checkOverdueCadence(a: {
+  loan: CheckedLoan;
+  zone: string;
+  window: SendingWindow;
+  overdueFrom: number;
+  startedAt: number;
+  reminders: ReadonlyArray<{ t: number; template: string; key: string }>;
+  stops: readonly Stop[];
+  ends: ReadonlyArray<number | undefined>;
+  pointCount: number;
+  wakeSlack: number;
+  flag: (rule: Rule, messageKey: string | undefined, detail: string) => void;
+}): { pauseEnds: number; stretches: number } {
+  const { loan, zone, window, overdueFrom, reminders } = a;
+  const policy = loan.policy;
+  const plan = plannedInstants(policy, loan.dueDate, zone);
+  const finalTemplate = policy.finalNotice?.template;
+  const start = Math.max(overdueFrom, a.startedAt);
+  const end = Math.min(
+    ...a.ends.map((t) => t ?? Infinity),
+    Math.max(...plan) + durationMs(policy.maxLateness ?? 'P3D'),
+    reminders.find((r) => r.template === finalTemplate)?.t ?? Infinity,
+    reminders[a.pointCount - 1]?.t ?? Infinity,
+  );
+  const result = { pauseEnds: 0, stretches: 0 };
+  if (!(start < end)) return result;
+
+  let I = 0;
+  let previous = overdueFrom;
+  for (const t of plan.filter((p) => p >= overdueFrom)) {
+    I = Math.max(I, t - previous);
+    previous = t;
+  }
+  const caps = policy.caps ?? [];
+  const C = Math.max(0, ...caps.map((c) => durationMs(c.per)));
+  const W = (1440 - (minutes(window.end) - minutes(window.start))) * MINUTE + HOUR;
+  const B = Math.max(I, C) + W + HOUR + a.wakeSlack;
+
+  // The stretches the loan could be reminded: [start, end) less the holds; each notes the start of
+  // the hold it follows, if any.
+  const free: Array<{ from: number; to: number; after?: { from: number; kinds: string[] } }> = [];
+  let cursor = start;
+  let after: { from: number; kinds: string[] } | undefined;
+  for (const h of holdSpans(a.stops, policy, zone)) {
+    if (h.to <= cursor || h.from >= end) continue;
+    if (h.from > cursor) free.push({ from: cursor, to: h.from, after });
+    after = h;
+    cursor = Math.min(end, h.to);
+  }
+  if (cursor < end) free.push({ from: cursor, to: end, after });
+
+  /** The first instant at or after `e` inside the window and allowed by every cap, by the sends before `e`. */
+  const allowedFrom = (e: number) => {
+    const before = reminders.filter((r) => r.t < e).map((r) => r.t);
+    let x = nextOpening(e, window, zone);
+    for (let guard = 0; guard < 100; guard++) {
+      let y = x;
+      for (const cap of caps) {
+        const per = durationMs(cap.per);
+        const counted = before.filter((t) => (cap.scope !== 'overdue' || t >= overdueFrom) && t > y - per);
+        if (counted.length >= cap.max) y = Math.max(y, counted[counted.length - cap.max] + per);
+      }
+      y = nextOpening(y, window, zone);
+      if (y === x) break;
+      x = y;
+    }
+    return x;
+  };
+
+  let since = start; // the last reminder, or the start of the overdue time
+  let silent = 0; // time it could be reminded since then
+  let allowance = B;
+  let owed = false; // a restart after a hold, judged by late-after-pause
+  let flagged = false;
+  const silence = (key: string | undefined, until: number) => {
+    if (owed || flagged || silent <= allowance) return;
+    flagged = true;
+    a.flag(
+      'overdue-silence',
+      key,
+      `${spanLabel(silent)} of time it could be reminded without a reminder (at most ${spanLabel(allowance)}), from ${localLabel(since, zone)} to ${localLabel(until, zone)}`,
+    );
+  };
+  for (const f of free) {
+    result.stretches++;
+    // The text that used up the points (the final notice, the last of them) ends the last stretch, and is in it.
+    const sends = reminders.filter((r) => r.t >= f.from && (r.t < f.to || (f.to === end && r.t === end)));
+    if (f.after) {
+      const heldBack = plan.some((p) => p > Math.max(f.after!.from, a.startedAt) && p <= f.from);
+      if (heldBack || owed) {
+        owed = true;
+        result.pauseEnds++;
+        const dueBy = allowedFrom(f.from) + a.wakeSlack;
+        const next = sends[0];
+        if (next ? next.t > dueBy : f.to > dueBy) {
+          a.flag(
+            'late-after-pause',
+            next?.key,
+            `hold (${f.after.kinds.join(', ')}) ended ${localLabel(f.from, zone)}; next reminder due by ${localLabel(dueBy - a.wakeSlack, zone)}, ${next ? `sent ${localLabel(next.t, zone)}` : `none before ${localLabel(f.to, zone)}`}`,
+          );
+        }
+      } else {
+        allowance += W;
+      }
+    }
+    let cursorT = f.from;
+    for (const r of sends) {
+      silent += r.t - cursorT;
+      silence(r.key, r.t);
+      since = cursorT = r.t;
+      silent = 0;
+      allowance = B;
+      owed = false;
+      flagged = false;
+    }
+    silent += f.to - cursorT;
+    silence(undefined, f.to);
+  }
+  return result;
 }
 
 /** Checks every message in the outbox against the rules. */
@@ -191,6 +497,7 @@ export function checkCompliance(
   options: CheckOptions = {},
 ): ComplianceReport {
   const capSlack = options.capSlackMs ?? 60_000;
+  const wakeSlack = options.wakeSlackMs ?? 5 * 60_000;
   const violations: Violation[] = [];
   const lost: string[] = [];
   let duplicated = 0;
@@ -199,6 +506,9 @@ export function checkCompliance(
   let loansAcrossDst = 0;
   let reminders = 0;
   let thankYous = 0;
+  let overdueReminders = 0;
+  let pauseEndsChecked = 0;
+  let silencesChecked = 0;
   const flag = (rule: Rule, loanId: string, messageKey: string | undefined, detail: string) =>
     violations.push({ rule, loanId, ...(messageKey ? { messageKey } : {}), detail });
 
@@ -231,12 +541,14 @@ export function checkCompliance(
     const answerAt = new Map<string, number>();
     const paymentAt = new Map<string, number>();
     let completedAt: number | undefined;
+    let startedAt = -Infinity;
     for (const e of events) {
       if (e.kind === 'message-sent' && e.messageKey && !sentAt.has(e.messageKey)) sentAt.set(e.messageKey, at(e));
       const id = e.detail?.answerId ?? e.detail?.paymentId;
       if (e.kind === 'answer' && typeof id === 'string' && !answerAt.has(id)) answerAt.set(id, at(e));
       if (e.kind === 'payment' && typeof id === 'string' && !paymentAt.has(id)) paymentAt.set(id, at(e));
       if (e.kind === 'completed') completedAt = Math.min(completedAt ?? Infinity, at(e));
+      if (e.kind === 'loan-started') startedAt = at(e);
     }
     if (completedAt === undefined) lost.push(`${loan.loanId}: never completed`);
 
@@ -324,6 +636,10 @@ export function checkCompliance(
     };
 
     const window = loan.policy.window ?? { start: '08:00', end: '21:00' };
+    // Overdue from the end of the due date in the borrower's zone: local midnight that starts the
+    // next day (or, where that midnight is skipped by a daylight-saving change, the moment after).
+    const overdueFrom = DateTime.fromISO(loan.dueDate, { zone }).plus({ days: 1 }).startOf('day').toMillis();
+    const dueAnchored = (loan.policy.anchor ?? 'due-date') === 'due-date';
     const pointCount =
       loan.policy.points.length + (loan.policy.overdueRepeat?.maxCount ?? 0) + (loan.policy.finalNotice ? 1 : 0);
     const sent: Array<{ line: OutboxLine; t: number }> = [];
@@ -398,27 +714,53 @@ export function checkCompliance(
       }
       const hold = heldAt(t);
       if (hold) flag('paused', loan.loanId, key, `sent while held by a ${hold}`);
+      if (t >= overdueFrom) overdueReminders++;
+      if (dueAnchored && t >= overdueFrom && BEFORE_DUE_TEMPLATES.has(line.template ?? '')) {
+        flag(
+          'due-after-due-date',
+          loan.loanId,
+          key,
+          `"${line.template}" text sent ${localLabel(t, zone)}, after the due date ${loan.dueDate} had passed`,
+        );
+      }
     }
 
-    // Caps over rolling windows, reminders only (a thank-you is not a reminder), by actual sending instants.
+    // Caps over rolling windows, reminders only (a thank-you is not a reminder), by actual sending
+    // instants. An "overdue" cap counts, and binds, the reminders sent while the loan was overdue.
     const remindersSent = sent.filter((s) => s.line.template !== 'thank-you').sort((a, b) => a.t - b.t);
     for (const cap of loan.policy.caps ?? []) {
       const per = durationMs(cap.per);
       const span = per - Math.min(capSlack, per / 10);
-      const inScope = remindersSent.filter(
-        (s) => cap.scope !== 'overdue' || OVERDUE_TEMPLATES.has(s.line.template ?? ''),
-      );
+      const inScope = remindersSent.filter((s) => cap.scope !== 'overdue' || s.t >= overdueFrom);
       for (let i = 0; i < inScope.length; i++) {
-        const within = inScope.filter((s, j) => j <= i && inScope[i].t - s.t < span).length;
-        if (within > cap.max) {
+        const counted = inScope.filter((s, j) => j <= i && inScope[i].t - s.t < span);
+        if (counted.length > cap.max) {
+          const first = counted[counted.length - cap.max - 1];
           flag(
             'cap',
             loan.loanId,
             inScope[i].line.idempotencyKey,
-            `${within} reminders${cap.scope === 'overdue' ? ' while overdue' : ''} within ${cap.per} (max ${cap.max}), the last ${localLabel(inScope[i].t, zone)}`,
+            `${counted.length} reminders${cap.scope === 'overdue' ? ' while overdue' : ''} within ${cap.per} (max ${cap.max}): ${counted.map((c) => `${c.line.template} ${localLabel(c.t, zone)}`).join(', ')}; ${spanLabel(per - (inScope[i].t - first.t))} too soon`,
           );
         }
       }
+    }
+    if (dueAnchored) {
+      const r = checkOverdueCadence({
+        loan,
+        zone,
+        window,
+        overdueFrom,
+        startedAt,
+        reminders: remindersSent.map((x) => ({ t: x.t, template: x.line.template ?? '', key: x.line.idempotencyKey })),
+        stops,
+        ends: [paidInFullAt, optedOutAt, closedAt, completedAt],
+        pointCount,
+        wakeSlack,
+        flag: (rule, key, detail) => flag(rule, loan.loanId, key, detail),
+      });
+      pauseEndsChecked += r.pauseEnds;
+      silencesChecked += r.stretches;
     }
     if (loanReminders > pointCount) duplicated += loanReminders - pointCount;
     if (loanThanks > 1) duplicated += loanThanks - 1;
@@ -439,5 +781,8 @@ export function checkCompliance(
     maxDelayMs,
     dstDayMessages,
     loansAcrossDst,
+    overdueReminders,
+    pauseEndsChecked,
+    silencesChecked,
   };
 }
