@@ -919,7 +919,13 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     // A payment, an opt-out or a pause that arrives while the provider is being retried makes the
     // send moot: cancel it, so no retry goes out after it.
     const isThanks = point.template === 'thank-you';
-    const moot = () => (isThanks ? s.optedOut || s.numberBlocked : finished() || !canText());
+    // Added after v4, with the send-time rules: a promise to pay made while the send is under way
+    // withdraws it too (before, a send already started went out during the promise).
+    const promiseWithdraws = !isThanks && patched('send-time-rules');
+    const promiseHolds = () =>
+      s.pause?.kind === 'promise-to-pay' && s.pause.until !== undefined && Date.parse(s.pause.until) > Date.now();
+    const moot = () =>
+      isThanks ? s.optedOut || s.numberBlocked : finished() || !canText() || (promiseWithdraws && promiseHolds());
     const facts = {
       messageKey: `${loan.loanId}:${point.key}`,
       stage: point.stage,

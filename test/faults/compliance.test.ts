@@ -610,7 +610,7 @@ interface Sim {
   /** Its "completed" event was stored before a settle began, so nothing of it is in flight. */
   done: boolean;
   paid: number;
-  payments: Array<{ paymentId: string; amount: number }>;
+  payments: Array<{ paymentId: string; amount: number; paidAt: string }>;
   answers: BorrowerAnswer[];
   /** Holds only operations lift, as the test believes them in force. */
   holds: Set<'dispute' | 'hardship'>;
@@ -793,9 +793,9 @@ async function crowd(sims: Sim[], rnd: Rng) {
       if (kind === 'retry') {
         // A webhook delivering the same payment again: the same id, counted once.
         if (!s.payments.length) return;
+        // A retry carries the same body: the same amount and time (another is a conflict, not a retry).
         const p = rnd.pick(s.payments);
-        if (await signal(() => handle(s).signal(paymentReceivedSignal, { ...p, paidAt })))
-          log(s, { kind: 'payment', at, ...p });
+        if (await signal(() => handle(s).signal(paymentReceivedSignal, p))) log(s, { kind: 'payment', at, ...p });
         return;
       }
       const left = s.loan.amountDue - s.paid;
@@ -805,7 +805,7 @@ async function crowd(sims: Sim[], rnd: Rng) {
           : kind === 'full'
             ? left + (rnd.chance(0.2) ? rnd.int(1, 5000) : 0)
             : Math.max(1, Math.floor(left * (0.1 + rnd.next() * 0.6)));
-      const p = { paymentId: `${s.loan.loanId}-p${s.payments.length + 1}`, amount };
+      const p = { paymentId: `${s.loan.loanId}-p${s.payments.length + 1}`, amount, paidAt };
       if (await signal(() => handle(s).signal(paymentReceivedSignal, { ...p, paidAt }))) {
         s.payments.push(p);
         s.paid += amount;

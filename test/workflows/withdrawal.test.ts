@@ -10,7 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
 import type { OutgoingSms, SmsReceipt } from '../../src/sms/provider';
 import { createWorkers } from '../../src/worker';
-import { loanReminder, paymentReceivedSignal } from '../../src/workflows/loan-reminder';
+import type { Worker } from '@temporalio/worker';
+import {
+  closeLoanUpdate,
+  loanReminder,
+  loanStatusQuery,
+  paymentReceivedSignal,
+  promiseToPayUpdate,
+} from '../../src/workflows/loan-reminder';
 import {
   burstLoan,
   burstPolicy,
@@ -55,43 +62,78 @@ const cancelRequested = async (handle: { describe(): Promise<{ raw: { pendingAct
   );
 };
 
+/** A worker slow to get to a send (a busy process): it waits before the activity's code runs. */
+async function slowWorker() {
+  const sms = new RecordingProvider();
+  const activities = createActivities({ sms, operations: tempOperations() });
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const taskQueue = `withdrawal-${randomUUID()}`;
+  const slow = { sms, taskQueue, entered: false, release: () => release(), workers: [] as Worker[] };
+  slow.workers = await createWorkers({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: {
+      ...activities,
+      sendSms: async (m) => {
+        slow.entered = true;
+        await held;
+        return activities.sendSms(m);
+      },
+    },
+  });
+  return slow;
+}
+
+async function startBurstLoan(taskQueue: string) {
+  const loan = { ...burstLoan(`W-${randomUUID()}`), amountDue: 1000 };
+  const handle = await env.client.workflow.start(loanReminder, {
+    workflowId: `loan-${loan.loanId}`,
+    taskQueue,
+    args: [{ loan, lender: TEST_LENDER, policy: { ...burstPolicy('PT2S'), thankYou: false } }],
+  });
+  return { loan, handle };
+}
+
 describe('a send withdrawn after a worker took it', () => {
   it('does not reach the provider when the loan was paid before it got there', async () => {
-    const sms = new RecordingProvider();
-    const activities = createActivities({ sms, operations: tempOperations() });
-    let entered = false;
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const taskQueue = `withdrawal-${randomUUID()}`;
-    const workers = await createWorkers({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      // A worker slow to get to the send (a busy process): it waits before the activity's code runs.
-      activities: {
-        ...activities,
-        sendSms: async (m) => {
-          entered = true;
-          await held;
-          return activities.sendSms(m);
-        },
-      },
-    });
-    await runWorkersUntil(workers, async () => {
-      const loan = { ...burstLoan(`W-${randomUUID()}`), amountDue: 1000 };
-      const handle = await env.client.workflow.start(loanReminder, {
-        workflowId: `loan-${loan.loanId}`,
-        taskQueue,
-        args: [{ loan, lender: TEST_LENDER, policy: { ...burstPolicy('PT2S'), thankYou: false } }],
+    const slow = await slowWorker();
+    await runWorkersUntil(slow.workers, async () => {
+      const { handle, loan } = await startBurstLoan(slow.taskQueue);
+      await until('a worker to take the send', () => slow.entered, 30_000);
+      await handle.signal(paymentReceivedSignal, {
+        paymentId: 'P-1',
+        amount: loan.amountDue,
+        paidAt: new Date().toISOString(),
       });
-      await until('a worker to take the send', () => entered, 30_000);
-      await handle.signal(paymentReceivedSignal, { paymentId: 'P-1', amount: 1000, paidAt: new Date().toISOString() });
       await until('the loan to withdraw the send', () => cancelRequested(handle), 30_000);
-      release();
+      slow.release();
       const result = await handle.result();
       expect(result.status).toBe('paid');
       expect(result.messagesSent).toEqual([]);
-      expect(sms.sent).toEqual([]);
+      expect(slow.sms.sent).toEqual([]);
+    });
+  }, 60_000);
+
+  it('does not reach the provider when the borrower promised to pay before it got there', async () => {
+    const slow = await slowWorker();
+    await runWorkersUntil(slow.workers, async () => {
+      const { handle } = await startBurstLoan(slow.taskQueue);
+      await until('a worker to take the send', () => slow.entered, 30_000);
+      const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+      await handle.executeUpdate(promiseToPayUpdate, { args: [{ date: tomorrow }] });
+      await until('the loan to withdraw the send', () => cancelRequested(handle), 30_000);
+      slow.release();
+      await until(
+        'the send to be withdrawn',
+        async () => !(await handle.describe()).raw.pendingActivities?.length,
+        30_000,
+      );
+      const status = await handle.query(loanStatusQuery);
+      expect(status).toMatchObject({ status: 'paused', pause: { kind: 'promise-to-pay' }, messagesSent: [] });
+      expect(slow.sms.sent).toEqual([]);
+      await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'cancelled' }] });
     });
   }, 60_000);
 
