@@ -1,7 +1,7 @@
 // The range of dates and instants the service takes: every due date, promise date, payment and
 // answer time, and analytics range lies inside it. Checked at the edge before anything reaches
-// Temporal (whose date-time search attributes refuse years such as 0000), and by the workflow's
-// own validators. Pure: no I/O, no clock.
+// Temporal (whose date-time search attributes refuse years such as 0000); the workflow leaves out
+// a due-date attribute outside it rather than fail. Pure: no I/O, no clock.
 
 /** The first calendar date the service takes (YYYY-MM-DD). */
 export const MIN_DATE = '2000-01-01';

@@ -179,10 +179,12 @@ export function shiftPlan(plan: readonly PlannedPoint[], shifts: readonly PlanSh
 
 /**
  * The shift that restarts an overdue loan's cadence when it can be reminded again at `at` (a
- * dispute or hardship resumed, a promise broken, a new number): the latest overdue reminder
- * missed meanwhile is due at once (the window and caps still place it) and the points after it
- * count on from there, so a pause never leaves a borrower weeks of silence after it, nor a burst
- * (older missed points are skipped as before). None when nothing overdue was missed.
+ * dispute or hardship resumed, a promise broken, a new number): the latest reminder missed
+ * meanwhile is due at once (the window and caps still place it; a missed due text's place is taken
+ * by the next overdue point) and the points after it count on from there, so a pause never leaves
+ * a borrower weeks of silence after it, nor a burst (older missed points are skipped as before).
+ * None when nothing was missed. A shift may move points earlier than first planned: never earlier
+ * than the moment the loan could be reminded again.
  */
 export function cadenceRestart(
   plan: readonly PlannedPoint[],
@@ -191,10 +193,14 @@ export function cadenceRestart(
   overdueFrom: number,
 ): PlanShift | undefined {
   if (at < overdueFrom) return undefined;
-  const missed = plan.filter((p) => !done.has(p.key) && p.requestedAt < at);
+  const open = plan.filter((p) => !done.has(p.key));
+  const missed = open.filter((p) => p.requestedAt < at);
   const last = missed[missed.length - 1];
-  if (!last?.overdue) return undefined;
-  return { from: last.requestedAt, by: at - last.requestedAt };
+  if (!last) return undefined;
+  // A due text missed is not sent once overdue: the next overdue point comes forward in its place.
+  const restart = last.overdue ? last : open.find((p) => p.overdue && p.requestedAt >= at);
+  if (!restart) return undefined;
+  return { from: restart.requestedAt, by: at - restart.requestedAt };
 }
 
 /** Moves a point's requested instant to the first moment that respects the window, the caps and any pause. */

@@ -31,7 +31,7 @@ import {
   nextWindowOpening,
   windowClosesAfter,
 } from '../domain/calendar';
-import { DATE_RANGE_MESSAGE, isDateInRange, isInstantMsInRange } from '../domain/limits';
+import { isInstantMsInRange } from '../domain/limits';
 import {
   isE164,
   samePayment,
@@ -541,7 +541,6 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       validator: ({ date }) => {
         if (finished()) throw new Error(`the loan is ${s.status}`);
         if (!isCalendarDate(date)) throw new Error('date must be a real date YYYY-MM-DD');
-        if (!isDateInRange(date)) throw new Error(`date ${DATE_RANGE_MESSAGE}`);
         const today = localDateOf(Date.now(), s.timezone);
         const latest = localDateOf(Date.now() + durationMs(policy.promiseToPay.maxAhead), s.timezone);
         if (date < today) throw new Error(`date ${date} is in the past`);
@@ -627,7 +626,6 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         if (change.dueDate === undefined && change.amountDue === undefined) throw new Error('nothing to change');
         if (change.dueDate !== undefined) {
           if (!isCalendarDate(change.dueDate)) throw refuse('dueDate', 'dueDate must be a real date YYYY-MM-DD');
-          if (!isDateInRange(change.dueDate)) throw refuse('dueDate', `dueDate ${DATE_RANGE_MESSAGE}`);
           // A due date so far back that the loan's last reminder and its listening for payment are
           // over would end the loan at once: refused, the loan goes on as it was.
           const terms = { dueDate: change.dueDate, timezone: s.timezone, startedAt: Date.parse(s.startedAt) };

@@ -172,6 +172,16 @@ describe('the loan’s state when a text goes out (due 2024-10-30, Shanghai)', (
     ]);
     const { next } = decideNext(DEFAULT_POLICY, shifted, { done, sent, overdueFrom }, resumedAt, SHANGHAI);
     expect(next?.point.key).toBe(plan[3].key); // the missed point, not stale: its key is kept
+    // A hold over the due date, lifted the night after: the overdue text comes at the morning's
+    // opening (08:00), not at its own 10:00, and the cadence counts on from it.
+    const early = Date.parse('2024-10-30T22:58:00Z'); // 06:58 on 10-31
+    const dueMissed = cadenceRestart(plan, new Set([plan[0].key]), early, overdueFrom)!;
+    expect(dueMissed).toEqual({ from: plan[2].requestedAt, by: early - plan[2].requestedAt });
+    const restarted = forecast(DEFAULT_POLICY, shiftPlan(plan, [dueMissed]).slice(1), early, SHANGHAI, overdueFrom);
+    expect(restarted.map((i) => [i.stage, utc(i.at)]).slice(0, 2)).toEqual([
+      ['overdue', '2024-10-31T00:00:00.000Z'],
+      ['overdue-weekly', '2024-11-07T00:00:00.000Z'], // a week on, at the window's opening
+    ]);
     // Nothing missed, or not yet overdue: nothing moves.
     expect(cadenceRestart(plan, done, Date.parse('2024-11-02T07:00:00Z'), overdueFrom)).toBeUndefined();
     expect(cadenceRestart(plan, new Set(), Date.parse('2024-10-30T07:00:00Z'), overdueFrom)).toBeUndefined();
