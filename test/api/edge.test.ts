@@ -6,61 +6,35 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
-import { Writable } from 'node:stream';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../src/activities';
 import { createApp, createHttpServer, type AppDeps } from '../../src/api/app';
 import { signatureHeader, SIGNATURE_HEADER } from '../../src/api/signature';
 import { createLogger } from '../../src/log';
 import { loanReminder, type LoanReminderInput } from '../../src/workflows/loan-reminder';
-import { createWorkers } from '../../src/worker';
-import {
-  DEFAULT_POLICY,
-  devServerEnv,
-  localDate,
-  POLICIES,
-  RecordingProvider,
-  TEST_LENDER,
-  tempOperations,
-  workflowBundle,
-} from '../helpers/temporal';
+import { DEFAULT_POLICY, localDate, POLICIES, TEST_LENDER } from '../helpers/temporal';
 import { until } from '../helpers/stack';
+import { startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
 
 const WRITER = 'edge-writer-key-0123456789abcdef';
 const SECRET = 'whsec-edge-0123456789abcdef0123';
 
+let server: ApiServer;
 let env: TestWorkflowEnvironment;
-let workers: Worker[] = [];
-let running: Promise<unknown>;
 let app: Express;
 let deps: AppDeps;
-let logged = '';
+const logged = () => server.logged();
 
 beforeAll(async () => {
-  env = await devServerEnv();
-  const taskQueue = `edge-${randomUUID()}`;
-  workers = await createWorkers({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: createActivities({ sms: new RecordingProvider(), operations: tempOperations() }),
-  });
-  running = Promise.all(workers.map((w) => w.run()));
-  const capture = new Writable({
-    write(chunk, _enc, done) {
-      logged += String(chunk);
-      done();
-    },
-  });
+  server = await startApiServer('edge');
+  env = server.env;
   deps = {
     client: env.client,
-    taskQueue,
+    taskQueue: server.taskQueue,
     lender: TEST_LENDER,
     policies: POLICIES,
-    log: createLogger('info', 'api-edge-test', capture),
+    log: createLogger('info', 'api-edge-test', server.logStream),
     apiKeys: [{ name: 'ledger', key: WRITER, scopes: ['loans:write', 'loans:read', 'analytics:read'] }],
     webhookSecrets: [SECRET],
     rateLimitPerMinute: 100_000,
@@ -69,9 +43,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const w of workers) w.shutdown();
-  await running;
-  await env?.teardown();
+  await server?.stop();
 });
 
 function newLoan(dueInDays = 14, timezone = 'Asia/Shanghai') {
@@ -84,23 +56,11 @@ function newLoan(dueInDays = 14, timezone = 'Asia/Shanghai') {
   };
 }
 
-const post = (path: string) => request(app).post(path).set('Authorization', `Bearer ${WRITER}`);
-const get = (path: string) => request(app).get(path).set('Authorization', `Bearer ${WRITER}`);
-const patch = (path: string) => request(app).patch(path).set('Authorization', `Bearer ${WRITER}`);
+const { post, get, patch } = withKey(() => app, WRITER);
 
 async function startLoan(loan = newLoan()) {
   await post('/v1/loans').send(loan).expect(201);
   return loan;
-}
-
-async function workflowExists(workflowId: string): Promise<boolean> {
-  return env.client.workflow
-    .getHandle(workflowId)
-    .describe()
-    .then(
-      () => true,
-      () => false,
-    );
 }
 
 function expectProblem(res: request.Response, status: number, field?: string) {
@@ -115,7 +75,7 @@ describe('dates and instants lie in the stated range', () => {
   it.each(badDueDates)('refuses the due date %s before starting anything', async (dueDate) => {
     const loan = { ...newLoan(), dueDate };
     expectProblem(await post('/v1/loans').send(loan), 400, 'dueDate');
-    expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+    expect(await workflowExists(env.client, `loan-${loan.loanId}`)).toBe(false);
   });
 
   it('accepts the bounds themselves', async () => {
@@ -208,7 +168,7 @@ describe('time zones are IANA names', () => {
       400,
       'borrower.timezone',
     );
-    expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+    expect(await workflowExists(env.client, `loan-${loan.loanId}`)).toBe(false);
   });
 
   it('refuses them in a change too, and takes UTC and Etc/ zones', async () => {
@@ -248,7 +208,7 @@ describe('text that reaches an SMS', () => {
   it.each(hostile)('refuses the honorific %j', async (value) => {
     const loan = withHonorific(value);
     expectProblem(await post('/v1/loans').send(loan), 400, 'borrower.honorific');
-    expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+    expect(await workflowExists(env.client, `loan-${loan.loanId}`)).toBe(false);
   });
   it.each(hostile)('refuses the lender name %j in either locale', async (value) => {
     expectProblem(
@@ -323,10 +283,10 @@ describe('rate limits for unknown callers', () => {
   });
 });
 
-describe('query strings are neither logged nor echoed', () => {
+describe('query strings are neither logged() nor echoed', () => {
   const keyNames = ['api_key', 'apikey', 'API-KEY', 'key', 'token', 'access_token', 'x-api-key', 'auth', 'api_key[]'];
   it.each(keyNames)('refuses a key in ?%s without repeating it', async (name) => {
-    const before = logged.length;
+    const before = logged().length;
     for (const path of ['/v1/loans', '/v1/loans/L-1', '/healthz', '/dashboard/', '/v1/webhooks/payments']) {
       const res = await request(app)
         .get(`${path}?pageSize=5&${encodeURIComponent(name)}=${WRITER}`)
@@ -335,17 +295,17 @@ describe('query strings are neither logged nor echoed', () => {
       expect(res.text).not.toContain(WRITER);
       expect(res.body.instance).toBe(path);
     }
-    expect(logged.slice(before)).not.toContain(WRITER);
+    expect(logged().slice(before)).not.toContain(WRITER);
   });
 
   it('logs the path and the parameter names, never a value, and keeps it out of the problem', async () => {
-    const before = logged.length;
+    const before = logged().length;
     const res = await get('/v1/loans?status=active&phone=%2B8613912345678');
     expectProblem(res, 400);
     expect(res.text).not.toContain('13912345678');
     expect(res.body.instance).toBe('/v1/loans');
     await get('/v1/loans?status=active&pageSize=7').expect(200);
-    const lines = logged.slice(before);
+    const lines = logged().slice(before);
     expect(lines).toContain('/v1/loans');
     expect(lines).toContain('phone');
     expect(lines).not.toContain('13912345678');
@@ -354,10 +314,10 @@ describe('query strings are neither logged nor echoed', () => {
   });
 
   it("still takes the SMS gateways' callback token in the query, and keeps it out of the log", async () => {
-    const before = logged.length;
+    const before = logged().length;
     const res = await request(app).post('/v1/webhooks/sms/aliyun/inbound?token=callback-secret-xyz').send('[]');
     expect(res.status).not.toBe(400);
-    expect(logged.slice(before)).not.toContain('callback-secret-xyz');
+    expect(logged().slice(before)).not.toContain('callback-secret-xyz');
   });
 });
 

@@ -4,29 +4,17 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../src/activities';
-import { createWorkers } from '../../src/worker';
 import { createApp, routePaths, type AppDeps } from '../../src/api/app';
 import { SIGNATURE_HEADER, signatureHeader } from '../../src/api/signature';
 import { effectiveness } from '../../src/analytics/effectiveness';
 import { createLogger } from '../../src/log';
 import { SqliteEventStore } from '../../src/store/event-store-sql';
-import {
-  DEFAULT_STAGES,
-  devServerEnv,
-  localDate,
-  POLICIES,
-  RecordingProvider,
-  tempOperations,
-  workflowBundle,
-  zoneWithLocalHour,
-} from '../helpers/temporal';
+import { DEFAULT_STAGES, localDate, POLICIES, RecordingProvider, zoneWithLocalHour } from '../helpers/temporal';
+import { startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
 
 const WRITER = 'writer-key-0123456789abcdef0123';
 const READER = 'reader-key-0123456789abcdef0123';
@@ -34,36 +22,22 @@ const METRICS = 'metrics-key-0123456789abcdef012';
 const SECRET = 'whsec-current-0123456789abcdef';
 const OLD_SECRET = 'whsec-previous-0123456789abcde';
 
+let server: ApiServer;
 let env: TestWorkflowEnvironment;
-let workers: Worker[] = [];
-let running: Promise<unknown>;
 let app: Express;
 let deps: AppDeps;
-let logged = '';
+const logged = () => server.logged();
 const sms = new RecordingProvider();
 
 beforeAll(async () => {
-  env = await devServerEnv();
-  const taskQueue = `api-${randomUUID()}`;
-  workers = await createWorkers({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: createActivities({ sms, operations: tempOperations() }),
-  });
-  running = Promise.all(workers.map((w) => w.run()));
-  const capture = new Writable({
-    write(chunk, _enc, done) {
-      logged += String(chunk);
-      done();
-    },
-  });
+  server = await startApiServer('api', sms);
+  env = server.env;
   deps = {
     client: env.client,
-    taskQueue,
+    taskQueue: server.taskQueue,
     lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
     policies: POLICIES,
-    log: createLogger('info', 'api-test', capture),
+    log: createLogger('info', 'api-test', server.logStream),
     apiKeys: [
       { name: 'ledger', key: WRITER, scopes: ['loans:write', 'loans:read'] },
       { name: 'dashboard', key: READER, scopes: ['loans:read'] },
@@ -77,9 +51,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const w of workers) w.shutdown();
-  await running;
-  await env?.teardown();
+  await server?.stop();
 });
 
 /** A time zone where it is now daytime, so a thank-you message need not wait for the morning. */
@@ -95,23 +67,11 @@ function newLoan(dueInDays = 14, timezone = 'Asia/Shanghai') {
   };
 }
 
-const post = (path: string, key = WRITER) => request(app).post(path).set('Authorization', `Bearer ${key}`);
-const get = (path: string, key = WRITER) => request(app).get(path).set('Authorization', `Bearer ${key}`);
-const patch = (path: string, key = WRITER) => request(app).patch(path).set('Authorization', `Bearer ${key}`);
+const { post, get, patch } = withKey(() => app, WRITER);
 
 async function startLoan(loan = newLoan()) {
   await post('/v1/loans').send(loan).expect(201);
   return loan;
-}
-
-async function workflowExists(workflowId: string): Promise<boolean> {
-  return env.client.workflow
-    .getHandle(workflowId)
-    .describe()
-    .then(
-      () => true,
-      () => false,
-    );
 }
 
 function expectProblem(res: request.Response, status: number) {
@@ -190,7 +150,7 @@ describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
       const res = await post('/v1/loans').send(spoil(loan) as object);
       expectProblem(res, 400);
       expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
-      expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+      expect(await workflowExists(env.client, `loan-${loan.loanId}`)).toBe(false);
     },
   );
 
@@ -216,7 +176,7 @@ describe('POST /v1/loans and GET /v1/loans/:loanId', () => {
     expectProblem(corrupt, 400);
     // And a body labelled in another charset than UTF-8 (UTF-7 would decode "+ACI-" as a quote).
     expectProblem(await post('/v1/loans').set('content-type', 'application/json; charset=utf-7').send(loan), 415);
-    expect(await workflowExists(`loan-${loan.loanId}`)).toBe(false);
+    expect(await workflowExists(env.client, `loan-${loan.loanId}`)).toBe(false);
   });
 });
 
@@ -232,8 +192,8 @@ describe('POST /v1/loans/batch', () => {
     expect(res.body.results.map((r: { httpStatus: number }) => r.httpStatus)).toEqual([201, 400, 200, 409, 400]);
     expect(res.body.results[0].loan).toMatchObject({ loanId: fresh.loanId, status: 'active' });
     expect(res.body.results[1].problem.errors.map((e: { field: string }) => e.field)).toContain('borrower.phone');
-    expect(await workflowExists(`loan-${fresh.loanId}`)).toBe(true);
-    expect(await workflowExists(`loan-${bad.loanId}`)).toBe(false);
+    expect(await workflowExists(env.client, `loan-${fresh.loanId}`)).toBe(true);
+    expect(await workflowExists(env.client, `loan-${bad.loanId}`)).toBe(false);
   });
 
   it('refuses more than 1,000 loans in one batch', async () => {
@@ -485,8 +445,8 @@ describe('authentication, limits and operations', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['content-security-policy']).toBeDefined();
     await startLoan();
-    expect(logged).toContain('"msg":"loan started"');
-    for (const secret of ['13800138000', '张先生', WRITER, READER, SECRET]) expect(logged).not.toContain(secret);
+    expect(logged()).toContain('"msg":"loan started"');
+    for (const secret of ['13800138000', '张先生', WRITER, READER, SECRET]) expect(logged()).not.toContain(secret);
   });
 });
 
@@ -584,7 +544,7 @@ describe('payments are never lost, and never counted twice', () => {
     const res = await post('/v1/loans').send(old);
     expectProblem(res, 422);
     expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['dueDate']);
-    expect(await workflowExists(`loan-${old.loanId}`)).toBe(false);
+    expect(await workflowExists(env.client, `loan-${old.loanId}`)).toBe(false);
 
     const loan = await startLoan();
     const change = await patch(`/v1/loans/${loan.loanId}`).send({
