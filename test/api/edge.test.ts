@@ -13,9 +13,9 @@ import { createApp, createHttpServer, type AppDeps } from '../../src/api/app';
 import { signatureHeader, SIGNATURE_HEADER } from '../../src/api/signature';
 import { createLogger } from '../../src/log';
 import { loanReminder, type LoanReminderInput } from '../../src/workflows/loan-reminder';
-import { DEFAULT_POLICY, localDate, POLICIES, TEST_LENDER } from '../helpers/temporal';
+import { DEFAULT_POLICY, POLICIES, TEST_LENDER } from '../helpers/temporal';
 import { until } from '../helpers/stack';
-import { startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
+import { loanDueIn, startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
 
 const WRITER = 'edge-writer-key-0123456789abcdef';
 const SECRET = 'whsec-edge-0123456789abcdef0123';
@@ -46,15 +46,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function newLoan(dueInDays = 14, timezone = 'Asia/Shanghai') {
-  return {
-    loanId: `E-${randomUUID().slice(0, 8)}`,
-    borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN' as const, timezone },
-    amountDue: 500000,
-    currency: 'CNY',
-    dueDate: localDate(Date.now(), timezone, dueInDays),
-  };
-}
+const newLoan = (dueInDays = 14, timezone = 'Asia/Shanghai') => loanDueIn('E', dueInDays, timezone);
 
 const { post, get, patch } = withKey(() => app, WRITER);
 

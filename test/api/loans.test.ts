@@ -1,6 +1,5 @@
 // The HTTP API against a real Temporal dev server (the CLI), with a real worker behind it:
 // every route's success, every error class, idempotency, signatures and scopes.
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { effectiveness } from '../../src/analytics/effectiveness';
 import { createLogger } from '../../src/log';
 import { SqliteEventStore } from '../../src/store/event-store-sql';
 import { DEFAULT_STAGES, localDate, POLICIES, RecordingProvider, zoneWithLocalHour } from '../helpers/temporal';
-import { startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
+import { loanDueIn, startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
 
 const WRITER = 'writer-key-0123456789abcdef0123';
 const READER = 'reader-key-0123456789abcdef0123';
@@ -57,15 +56,7 @@ afterAll(async () => {
 /** A time zone where it is now daytime, so a thank-you message need not wait for the morning. */
 const daytimeZone = () => zoneWithLocalHour(9, 20);
 
-function newLoan(dueInDays = 14, timezone = 'Asia/Shanghai') {
-  return {
-    loanId: `L-${randomUUID().slice(0, 8)}`,
-    borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN' as const, timezone },
-    amountDue: 500000,
-    currency: 'CNY',
-    dueDate: localDate(Date.now(), timezone, dueInDays),
-  };
-}
+const newLoan = (dueInDays = 14, timezone = 'Asia/Shanghai') => loanDueIn('L', dueInDays, timezone);
 
 const { post, get, patch } = withKey(() => app, WRITER);
 

@@ -9,7 +9,14 @@ import request from 'supertest';
 import { createActivities } from '../../src/activities';
 import type { SmsProvider } from '../../src/sms/provider';
 import { createWorkers } from '../../src/worker';
-import { devServerEnv, RecordingProvider, runWorkersUntil, tempOperations, workflowBundle } from './temporal';
+import {
+  devServerEnv,
+  localDate,
+  RecordingProvider,
+  runWorkersUntil,
+  tempOperations,
+  workflowBundle,
+} from './temporal';
 
 export interface ApiServer {
   env: TestWorkflowEnvironment;
@@ -69,4 +76,15 @@ export async function workflowExists(client: Client, workflowId: string): Promis
       () => true,
       () => false,
     );
+}
+
+/** A loan start's body, due `dueInDays` from today in the borrower's zone, with a fresh id. */
+export function loanDueIn(prefix: string, dueInDays = 14, timezone = 'Asia/Shanghai') {
+  return {
+    loanId: `${prefix}-${randomUUID().slice(0, 8)}`,
+    borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN' as const, timezone },
+    amountDue: 500000,
+    currency: 'CNY',
+    dueDate: localDate(Date.now(), timezone, dueInDays),
+  };
 }
