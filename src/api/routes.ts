@@ -19,12 +19,13 @@ import {
   expandPolicy,
   forecast,
   horizonOf,
-  overdueFromMs,
+  overdueFromFor,
+  sentReminders,
   SKIP_REASONS,
   type PlannedPoint,
   type SentReminder,
 } from '../domain/schedule';
-import { OVERDUE_TEMPLATES, type Policy } from '../domain/policy';
+import type { Policy } from '../domain/policy';
 import type { Logger } from '../log';
 import { DEFAULT_POLICY_ID, type PolicyRegistry } from '../policies/registry';
 import {
@@ -206,7 +207,7 @@ function skippedAtStart(
   timezone: string,
   dueDate: string,
 ): SkippedPoint[] {
-  const overdueFrom = overdueFromOf(policy, dueDate, timezone);
+  const overdueFrom = overdueFromFor(policy, dueDate, timezone);
   const { skip, next } = decideNext(policy, plan, { done: new Set(), sent: [], overdueFrom }, at, timezone);
   return skip.map((p) => ({
     stage: p.stage,
@@ -221,11 +222,6 @@ function skippedAtStart(
   }));
 }
 
-/** When the loan falls overdue, for a due-date policy (the workflow's own rule; see schedule.ts). */
-function overdueFromOf(policy: Policy, dueDate: string, timezone: string): number | undefined {
-  return policy.anchor === 'due-date' ? overdueFromMs(dueDate, timezone) : undefined;
-}
-
 /**
  * The reminders a running loan will get if nothing more happens to it, from what it has sent and
  * skipped and any pause: forecast's loop (decideNext, each placed after the ones before it) from
@@ -237,17 +233,8 @@ function remainingSchedule(policy: Policy, plan: readonly PlannedPoint[], s: Loa
   if (finished || !canText) return [];
   const done = new Set([...s.messagesSent.map((m) => m.key), ...s.skipped.map((k) => k.key)]);
   // As the loan counts them: from when each went out, overdue by the loan's state then.
-  const overdueFrom = overdueFromOf(policy, s.dueDate, s.timezone);
-  const sent: SentReminder[] = s.messagesSent
-    .filter((m) => m.template !== 'thank-you')
-    .map((m) => {
-      const at = Math.max(Date.parse(m.scheduledFor), m.recordedAt ? Date.parse(m.recordedAt) : 0);
-      return {
-        key: m.key,
-        at,
-        overdue: overdueFrom === undefined ? OVERDUE_TEMPLATES.has(m.template) : at >= overdueFrom,
-      };
-    });
+  const overdueFrom = overdueFromFor(policy, s.dueDate, s.timezone);
+  const sent: SentReminder[] = sentReminders(s.messagesSent, overdueFrom);
   const pausedUntil = s.pause?.until ? Date.parse(s.pause.until) : undefined;
   const items: Array<{ stage: string; template: string; at: string }> = [];
   let clock = now;
@@ -441,7 +428,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           policyId,
           outstanding: loan.amountDue,
           // What the loan will get if nothing happens to it; payments and answers change it.
-          schedule: forecast(policy, plan, now, tz, overdueFromOf(policy, loan.dueDate, tz)).map(
+          schedule: forecast(policy, plan, now, tz, overdueFromFor(policy, loan.dueDate, tz)).map(
             ({ stage, template, at }) => ({
               stage,
               template,

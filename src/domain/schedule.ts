@@ -82,6 +82,30 @@ export interface SentReminder {
   overdue: boolean;
 }
 
+/** A message as the loan records it, for the caps. */
+export interface SentMessageFacts {
+  key: string;
+  template: TemplateId;
+  scheduledFor: string;
+  /** When the loan heard the provider had taken it; absent on messages recorded before it was kept. */
+  recordedAt?: string;
+}
+
+/**
+ * The reminders a loan has sent, as the caps count them: from when each went out (never before
+ * its planned time), overdue by the loan's state then (see ScheduleState.overdueFrom; without it,
+ * by the template). Thank-you messages are not reminders.
+ */
+export function sentReminders(messages: readonly SentMessageFacts[], overdueFrom?: number): SentReminder[] {
+  return messages
+    .filter((m) => m.template !== 'thank-you')
+    .map((m) => {
+      const at = Math.max(Date.parse(m.scheduledFor), m.recordedAt ? Date.parse(m.recordedAt) : 0);
+      const overdue = overdueFrom === undefined ? OVERDUE_TEMPLATES.has(m.template) : at >= overdueFrom;
+      return { key: m.key, at, overdue };
+    });
+}
+
 export interface ScheduleState {
   /** Keys of points already sent or skipped. */
   done: ReadonlySet<string>;
@@ -102,6 +126,11 @@ export interface ScheduleState {
 /** The instant a loan falls overdue: the start of the day after its due date, in the borrower's zone. */
 export function overdueFromMs(dueDate: string, timezone: string): number {
   return localInstantMs(addCalendar(dueDate, Duration.fromObject({ days: 1 }), timezone), '00:00', timezone);
+}
+
+/** When a loan on this policy falls overdue, as the send-time rules use it: due-date policies only. */
+export function overdueFromFor(policy: Policy, dueDate: string, timezone: string): number | undefined {
+  return policy.anchor === 'due-date' ? overdueFromMs(dueDate, timezone) : undefined;
 }
 
 export interface NextSend {

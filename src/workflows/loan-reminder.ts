@@ -47,7 +47,8 @@ import {
   decideNext,
   expandPolicy,
   horizonOf,
-  overdueFromMs,
+  overdueFromFor,
+  sentReminders,
   shiftPlan,
   SKIP_REASONS,
   type PlanShift,
@@ -750,7 +751,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     // loan that can be reminded again after a pause restarts its cadence from the pause's end
     // (src/domain/schedule.ts). Loans replay what they did before it as they did it.
     const rules = patched('send-time-rules');
-    const overdueFrom = rules && policy.anchor === 'due-date' ? overdueFromMs(s.dueDate, s.timezone) : undefined;
+    const overdueFrom = rules ? overdueFromFor(policy, s.dueDate, s.timezone) : undefined;
     if (rules) {
       if (canText()) breakPromiseIfDue(now); // first: the restart below counts from the promise's end
       const blocked = !canText() || (s.pause?.until !== undefined && Date.parse(s.pause.until) > now);
@@ -776,17 +777,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
           ? cadenceRestart(plan, doneKeys, pausedUntil!, overdueFrom)
           : undefined;
       const planned = restartAtEnd ? shiftPlan(plan, [restartAtEnd]) : plan;
-      const sent = s.messagesSent
-        .filter((m) => m.template !== 'thank-you')
-        .map((m) => {
-          if (!rules) return { key: m.key, at: Date.parse(m.scheduledFor), overdue: OVERDUE_TEMPLATES.has(m.template) };
-          const at = Math.max(Date.parse(m.scheduledFor), m.recordedAt ? Date.parse(m.recordedAt) : 0);
-          return {
-            key: m.key,
-            at,
-            overdue: overdueFrom === undefined ? OVERDUE_TEMPLATES.has(m.template) : at >= overdueFrom,
-          };
-        });
+      const sent = rules
+        ? sentReminders(s.messagesSent, overdueFrom)
+        : s.messagesSent
+            .filter((m) => m.template !== 'thank-you')
+            .map((m) => ({ key: m.key, at: Date.parse(m.scheduledFor), overdue: OVERDUE_TEMPLATES.has(m.template) }));
       const decision = decideNext(policy, planned, { done: doneKeys, sent, pausedUntil, overdueFrom }, now, s.timezone);
       for (const p of promiseHeld ? [] : decision.skip) {
         doneKeys.add(p.key);
