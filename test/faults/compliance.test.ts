@@ -1234,7 +1234,16 @@ describe('loans on the time-skipping server', () => {
     expect(report.pauseEndsChecked).toBeGreaterThanOrEqual(holdScripts.length * zones.length);
   });
 
-  it(`a random crowd breaks no rule: ${LOANS} loans over months of server time`, async () => {
+  // Once more on a server of its own if the first attempt times out: the time-skipping server has
+  // been seen to stop its clock under this run (idle, its clock locked; cause not found, see the
+  // closing note of issue 14). The second server first moves past the dates the earlier tests used.
+  let attempts = 0;
+  it(`a random crowd breaks no rule: ${LOANS} loans over months of server time`, { retry: 1 }, async () => {
+    if (attempts++ > 0) {
+      await env.teardown().catch(() => undefined);
+      env = await timeSkippingEnv();
+      await env.sleep(400 * DAY);
+    }
     const started = Date.now();
     const rnd = prng(SEED);
     const WAVES = 8;
