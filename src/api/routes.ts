@@ -236,19 +236,9 @@ function remainingSchedule(policy: Policy, plan: readonly PlannedPoint[], s: Loa
   const overdueFrom = overdueFromFor(policy, s.dueDate, s.timezone);
   const sent: SentReminder[] = sentReminders(s.messagesSent, overdueFrom);
   const pausedUntil = s.pause?.until ? Date.parse(s.pause.until) : undefined;
-  const items: Array<{ stage: string; template: string; at: string }> = [];
-  let clock = now;
-  for (let guard = 0; guard <= plan.length; guard++) {
-    const { skip, next } = decideNext(policy, plan, { done, sent, pausedUntil, overdueFrom }, clock, s.timezone);
-    for (const p of skip) done.add(p.key);
-    if (!next) break;
-    items.push({ stage: next.point.stage, template: next.point.template, at: new Date(next.at).toISOString() });
-    done.add(next.point.key);
-    const overdue = overdueFrom === undefined ? next.point.overdue : next.at >= overdueFrom;
-    sent.push({ key: next.point.key, at: next.at, overdue });
-    clock = next.at;
-  }
-  return items;
+  return forecast(policy, plan, now, s.timezone, overdueFrom, undefined, { done, sent, pausedUntil }).map(
+    ({ stage, template, at }) => ({ stage, template, at: new Date(at).toISOString() }),
+  );
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

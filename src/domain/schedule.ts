@@ -296,13 +296,16 @@ export function forecast(
   timezone: string,
   overdueFrom?: number,
   skipped?: SkippedPoint[],
+  /** What the loan has done so far (a running loan's sends, skips and pause); a new loan's nothing. */
+  from: Pick<ScheduleState, 'done' | 'sent' | 'pausedUntil'> = { done: new Set(), sent: [] },
 ): ForecastItem[] {
-  const done = new Set<string>();
-  const sent: SentReminder[] = [];
+  const done = new Set(from.done);
+  const sent: SentReminder[] = [...from.sent];
+  const { pausedUntil } = from;
   const items: ForecastItem[] = [];
   let clock = now;
   for (let guard = 0; guard <= plan.length; guard++) {
-    const { skip, next } = decideNext(policy, plan, { done, sent, overdueFrom }, clock, timezone);
+    const { skip, next } = decideNext(policy, plan, { done, sent, pausedUntil, overdueFrom }, clock, timezone);
     for (const p of skip) done.add(p.key);
     skipped?.push(...skip);
     if (!next) break;
