@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Duration } from 'luxon';
 import { createActivities } from '../src/activities';
 import { readOutbox } from '../src/sms/outbox';
-import { SendLedger } from '../src/store/send-ledger';
+import { SqliteSendLedger } from '../src/store/send-ledger';
 import { createWorkers } from '../src/worker';
 import { loanReminder } from '../src/workflows/loan-reminder';
 import {
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const env = await devServerEnv();
   const dir = mkdtempSync(join(tmpdir(), 'bench-drain-'));
   const sms = new RecordingProvider(join(dir, 'outbox.jsonl'));
-  const ledger = new SendLedger(join(dir, 'sends.sqlite'));
+  const ledger = new SqliteSendLedger(join(dir, 'sends.sqlite'));
   const taskQueue = `bench-${randomUUID()}`;
   const workers = await createWorkers({
     connection: env.nativeConnection,
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   const out = join(__dirname, 'results');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, `sms-drain-${n}-${perSecond}.json`), JSON.stringify(result, null, 2) + '\n');
-  ledger.close();
+  await ledger.close();
   await env.teardown();
   if (result.sent !== n || result.duplicates !== 0) process.exitCode = 1;
 }

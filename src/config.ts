@@ -3,6 +3,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { Lender } from './domain/loan';
+import type { Concern } from './store/migrations';
+import type { StoreLocation } from './store/sql';
 import type { AliyunConfig } from './sms/aliyun';
 import type { TencentConfig } from './sms/tencent';
 import type { TwilioConfig } from './sms/twilio';
@@ -135,6 +137,10 @@ export interface Config {
   phoneIndexPath: string;
   /** The event store: PostgreSQL when a URL is set, else the SQLite file. */
   eventStore: { databaseUrl: string | undefined; sqlitePath: string };
+  /** Set: every store of the service is in this PostgreSQL database, and no process needs DATA_DIR for state. */
+  databaseUrl: string | undefined;
+  /** Where each store keeps its data: the shared database when DATABASE_URL is set, else a SQLite file each. */
+  stores: Record<Concern, StoreLocation>;
   /** Unset: the local development key. */
   phoneIndexKey: string | undefined;
   /** Unset: the local development token. */
@@ -255,13 +261,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: { host: e.HOST, port: e.PORT },
     dataDir,
     outboxPath: resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl')),
-    operationsPath: resolve(e.OPERATIONS_PATH ?? resolve(dataDir, 'operations.jsonl')),
+    operationsPath: resolve(e.OPERATIONS_PATH ?? resolve(dataDir, 'operations.sqlite')),
     sendLedgerPath: resolve(e.SEND_LEDGER_PATH ?? resolve(dataDir, 'sends.sqlite')),
     phoneIndexPath: resolve(e.PHONE_INDEX_PATH ?? resolve(dataDir, 'phone-index.sqlite')),
     eventStore: {
       databaseUrl: e.DATABASE_URL,
       sqlitePath: resolve(e.EVENT_STORE_PATH ?? resolve(dataDir, 'events.sqlite')),
     },
+    databaseUrl: e.DATABASE_URL,
+    stores: storesOf(e.DATABASE_URL, {
+      sends: resolve(e.SEND_LEDGER_PATH ?? resolve(dataDir, 'sends.sqlite')),
+      phones: resolve(e.PHONE_INDEX_PATH ?? resolve(dataDir, 'phone-index.sqlite')),
+      events: resolve(e.EVENT_STORE_PATH ?? resolve(dataDir, 'events.sqlite')),
+      operations: resolve(e.OPERATIONS_PATH ?? resolve(dataDir, 'operations.sqlite')),
+      limits: resolve(dataDir, 'rate-limits.sqlite'),
+    }),
     phoneIndexKey: e.PHONE_INDEX_KEY,
     smsCallbackToken: e.SMS_CALLBACK_TOKEN,
     publicBaseUrl: e.PUBLIC_BASE_URL,
@@ -282,6 +296,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollers: e.WORKER_POLLERS,
     },
     sms: smsConfig(e, resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl'))),
+  };
+}
+
+function storesOf(databaseUrl: string | undefined, files: Record<Concern, string>): Record<Concern, StoreLocation> {
+  const at = (file: string): StoreLocation => (databaseUrl ? { databaseUrl } : { sqlitePath: file });
+  return {
+    sends: at(files.sends),
+    phones: at(files.phones),
+    events: at(files.events),
+    operations: at(files.operations),
+    limits: at(files.limits),
   };
 }
 

@@ -6,8 +6,9 @@ import { createLogger, type Logger } from './log';
 import { payloadCodec, resolveCredentials } from './credentials';
 import { PolicyRegistry } from './policies/registry';
 import { openEventStore } from './store/event-store-sql';
-import { PhoneIndex } from './store/phone-index';
-import { SendLedger } from './store/send-ledger';
+import { openPhoneIndex } from './store/phone-index';
+import { openRateLimitStore } from './store/rate-limit';
+import { openSendLedger } from './store/send-ledger';
 import { connectClient } from './temporal/client';
 
 /** How long a stopping API waits for requests in flight. */
@@ -26,9 +27,10 @@ export async function startApi(
   const policies = PolicyRegistry.load(config.policiesDir);
   const credentials = resolveCredentials(config, opts);
   const client = await connectClient(config);
-  const ledger = new SendLedger(config.sendLedgerPath);
-  const phoneIndex = new PhoneIndex(config.phoneIndexPath, credentials.phoneIndexKey);
+  const ledger = openSendLedger(config.stores.sends);
+  const phoneIndex = openPhoneIndex(config.stores.phones, credentials.phoneIndexKey);
   const events = openEventStore(config.eventStore);
+  const rateLimitStore = openRateLimitStore(config.stores.limits);
   const app = createApp({
     client,
     taskQueue: config.taskQueue,
@@ -38,6 +40,7 @@ export async function startApi(
     apiKeys: credentials.apiKeys,
     webhookSecrets: credentials.webhookSecrets,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    rateLimitStore,
     events,
     codec: {
       codec: payloadCodec(config, { create: false }),
@@ -77,9 +80,7 @@ export async function startApi(
         });
         server.closeIdleConnections();
       });
-      ledger.close();
-      phoneIndex.close();
-      await events.close();
+      await Promise.all([ledger.close(), phoneIndex.close(), events.close(), rateLimitStore.shutdown()]);
       await client.connection.close();
     },
   };

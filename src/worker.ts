@@ -8,10 +8,10 @@ import { encryptedDataConverter, FAILURE_CONVERTER_PATH } from './codec/encrypti
 import { loadConfig, type Config } from './config';
 import { payloadCodec } from './credentials';
 import { createLogger, sdkLogger, type Logger } from './log';
-import { FileOperationsQueue } from './operations/queue';
+import { openOperationsQueue } from './operations/queue';
 import { createProvider } from './sms/select';
 import { openEventStore } from './store/event-store-sql';
-import { SendLedger } from './store/send-ledger';
+import { openSendLedger } from './store/send-ledger';
 import { connectionOptions } from './temporal/connection';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { smsTaskQueue } from './workflows/loan-reminder';
@@ -50,8 +50,9 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const connection = await NativeConnection.connect(connectionOptions(config));
   const registered = await ensureSearchAttributes(connection, config.namespace);
   if (registered.length) log.info({ registered }, 'registered search attributes');
-  const ledger = new SendLedger(config.sendLedgerPath);
+  const ledger = openSendLedger(config.stores.sends);
   const events = openEventStore(config.eventStore);
+  const operations = openOperationsQueue(config.stores.operations, { codec });
   const workers = await createWorkers({
     connection,
     namespace: config.namespace,
@@ -60,7 +61,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     dataConverter,
     activities: createActivities({
       sms: createProvider(config.sms),
-      operations: new FileOperationsQueue(config.operationsPath, { codec }),
+      operations,
       ledger,
       events,
     }),
@@ -69,10 +70,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   });
   const done = Promise.all(workers.map((w) => w.run()))
     .then(() => undefined)
-    .finally(() => {
-      ledger.close();
-      return Promise.all([events.close(), connection.close()]);
-    });
+    .finally(() => Promise.all([ledger.close(), operations.close(), events.close(), connection.close()]));
   log.info(
     {
       taskQueue: config.taskQueue,

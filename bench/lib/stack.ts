@@ -158,7 +158,7 @@ export async function startService(
     PAYLOAD_KEYS: s.payloadKeys,
     OUTBOX_PATH: join(dir, 'outbox.jsonl'),
     SEND_LEDGER_PATH: join(dir, 'sends.sqlite'),
-    OPERATIONS_PATH: join(dir, 'operations.jsonl'),
+    OPERATIONS_PATH: join(dir, 'operations.sqlite'),
     EVENT_STORE_PATH: join(dir, 'events.sqlite'),
     PHONE_INDEX_PATH: join(dir, 'phone-index.sqlite'),
     PHONE_INDEX_KEY: randomBytes(24).toString('hex'),

@@ -1,5 +1,6 @@
 // Side effects the loan workflow asks for. Built from their dependencies so tests and the
 // worker wire the same code to different providers.
+import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CompleteAsyncError, Context, log } from '@temporalio/activity';
 import { ActivityCancelledError } from '@temporalio/client';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
@@ -77,51 +78,70 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
           ...(sent ? (receipt.delivered ? [sent, deliveredEventOf(sent)] : [sent]) : []),
         ]);
       };
-      const prior = ledger?.get(message.idempotencyKey);
-      if (prior?.state === 'accepted') {
-        log.info('SMS already accepted by the provider; not sent again', {
-          loanId: message.loanId,
-          stage: message.stage,
-        });
-        const receipt = { messageId: prior.providerMessageId ?? '', sentAt: prior.acceptedAt ?? '', duplicate: true };
-        return { ...receipt, eventsRecorded: await recordSent(receipt) };
-      }
-      await ledger?.begin({
+      // The claim: this attempt's alone until it may no longer run (its start-to-close time), by
+      // the same clock as the attempt's schedule. Any other attempt of this key anywhere, a zombie
+      // of a timed-out one among them, finds it held and waits, or finds it accepted and stops.
+      const { startToCloseTimeoutMs } = Context.current().info;
+      const owner = randomUUID();
+      const claim = await ledger?.claim({
         idempotencyKey: message.idempotencyKey,
         loanId: message.loanId,
         stage: message.stage,
         provider: sms.name,
+        owner,
+        until: nowMs + startToCloseTimeoutMs,
       });
+      if (claim?.outcome === 'accepted') {
+        log.info('SMS already accepted by the provider; not sent again', {
+          loanId: message.loanId,
+          stage: message.stage,
+        });
+        const prior = claim.record;
+        const receipt = { messageId: prior.providerMessageId ?? '', sentAt: prior.acceptedAt ?? '', duplicate: true };
+        return { ...receipt, eventsRecorded: await recordSent(receipt) };
+      }
+      if (claim?.outcome === 'held') {
+        throw ApplicationFailure.create({
+          message: 'another attempt is sending this message; retried when its claim runs out',
+          type: 'SendInProgress',
+          nextRetryDelay: Math.max(1_000, claim.until - nowMs),
+        });
+      }
+      // Given back when this attempt fails before the provider accepted, so its retry need not wait.
+      const release = () => ledger?.release(message.idempotencyKey, owner).catch(() => undefined);
       // Last moment before the borrower's phone: has the loan withdrawn this send (paid, opted
       // out, paused) since a worker took it? Asked of the server, whose answer is exact: a loan
       // that recorded its payment before this line sends nothing.
-      if (await withdrawnByLoan()) {
-        log.info('SMS withdrawn by its loan before the provider was called', {
-          loanId: message.loanId,
-          stage: message.stage,
-        });
-        await Context.current().client.activity.reportCancellation(Context.current().info.taskToken);
-        throw new CompleteAsyncError(); // answered above
-      }
+      let receipt: SmsReceipt;
       try {
-        const receipt = await sms.send(message);
-        // Recorded the moment the provider answers: the only window left for a duplicate is a crash
-        // between the provider's answer and this line (see README, "Exactly once").
-        await ledger?.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt);
-        const eventsRecorded = await recordSent(receipt);
-        log.info(receipt.duplicate ? 'SMS already sent; not sent again' : 'SMS sent', {
-          loanId: message.loanId,
-          stage: message.stage,
-          provider: sms.name,
-          messageId: receipt.messageId,
-        });
-        return { ...receipt, eventsRecorded };
-      } catch (err) {
-        if (err instanceof InvalidPhoneNumberError) {
-          throw ApplicationFailure.nonRetryable(err.message, err.name);
+        if (await withdrawnByLoan()) {
+          log.info('SMS withdrawn by its loan before the provider was called', {
+            loanId: message.loanId,
+            stage: message.stage,
+          });
+          await release();
+          await Context.current().client.activity.reportCancellation(Context.current().info.taskToken);
+          throw new CompleteAsyncError(); // answered above
         }
+        receipt = await sms.send(message);
+      } catch (err) {
+        if (err instanceof CompleteAsyncError) throw err;
+        await release();
+        if (err instanceof InvalidPhoneNumberError) throw ApplicationFailure.nonRetryable(err.message, err.name);
         throw err;
       }
+      // Recorded the moment the provider answers: the only window left for a duplicate is a crash
+      // between the provider's answer and this line (see README, "Exactly once"). Should this write
+      // fail, the claim is kept, not given back: a retry waits for it to run out.
+      await ledger?.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt);
+      const eventsRecorded = await recordSent(receipt);
+      log.info(receipt.duplicate ? 'SMS already sent; not sent again' : 'SMS sent', {
+        loanId: message.loanId,
+        stage: message.stage,
+        provider: sms.name,
+        messageId: receipt.messageId,
+      });
+      return { ...receipt, eventsRecorded };
     },
 
     async notifyOperations({

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { dirname, join } from 'node:path';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Client } from '@temporalio/client';
-import rateLimit, { ipKeyGenerator } from 'express-rate-limit';
+import rateLimit, { ipKeyGenerator, type Store } from 'express-rate-limit';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Lender } from '../domain/loan';
@@ -32,6 +32,8 @@ export interface AppDeps {
   webhookSecrets: readonly string[];
   /** Requests per minute per API key (or per address without one). */
   rateLimitPerMinute?: number;
+  /** Where the counts are kept: the service's store, shared by every instance; absent, this process's memory. */
+  rateLimitStore?: Store;
   /** Body size limit, e.g. "256kb"; the batch route allows 4 MB. */
   bodyLimit?: string;
   /** SMS gateway callbacks: receipts and replies. */
@@ -159,6 +161,14 @@ export function createApp(deps: AppDeps): express.Express {
     limit: deps.rateLimitPerMinute ?? 1200,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
+    ...(deps.rateLimitStore
+      ? {
+          store: deps.rateLimitStore,
+          // The store down (PostgreSQL restarting) must not take the API down with it: requests go on
+          // uncounted meanwhile, and the error is logged.
+          passOnStoreError: true,
+        }
+      : {}),
     keyGenerator: (req) => {
       const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
       return key && knownKey(key)

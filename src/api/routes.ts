@@ -797,7 +797,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         if (!ledger) throw new ProblemError(503, 'Not configured', 'no send ledger to record receipts in');
         for (const r of readable(provider, 'status', () => parseReceipts(provider, raw, req.headers['content-type']))) {
           if (!r.providerMessageId || r.status === 'pending') continue;
-          const send = ledger.recordReceipt(provider, r.providerMessageId, { status: r.status, error: r.error });
+          const send = await ledger.recordReceipt(provider, r.providerMessageId, { status: r.status, error: r.error });
           if (!send) continue;
           await d.events?.append([
             {
@@ -871,7 +871,7 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
           parseReplies(provider, raw, req.headers['content-type'], (purpose, value) => index.keyedId(purpose, value)),
         );
         for (const reply of replies) {
-          const loans = index.loansOf(reply.phone);
+          const loans = await index.loansOf(reply.phone);
           const signal = replySignal(reply.text.slice(0, 500), { answerId: reply.answerId });
           for (const loanId of loans) {
             const sent = await handle(loanId)

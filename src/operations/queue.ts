@@ -1,10 +1,12 @@
 // Where the workflow hands a loan to people: a call-back request, a hardship case, a wrong number,
-// the end of the reminder schedule. Locally a JSON-lines file that an operations tool can tail;
-// each item has an idempotency key, so a retried activity files it once. A borrower's own words in
-// an item are stored only encrypted under the payload keys (see CLEAR_DETAIL).
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+// the end of the reminder schedule. A table in the service's store (a SQLite file on one machine,
+// the shared PostgreSQL database with DATABASE_URL); each item has an idempotency key, so a
+// retried activity on any machine files it once. A borrower's own words in an item are stored only
+// encrypted under the payload keys (see CLEAR_DETAIL).
+import type Database from 'better-sqlite3';
+import type { Pool } from 'pg';
 import { isSealedText, type EncryptionCodec } from '../codec/encryption';
+import { forSqlite, postgresStore, sqliteStore, type Ready, type StoreLocation } from '../store/sql';
 
 export interface OperationsItem {
   loanId: string;
@@ -13,16 +15,13 @@ export interface OperationsItem {
   idempotencyKey: string;
 }
 
+export type FiledItem = OperationsItem & { filedAt: string };
+
 export interface OperationsQueue {
   file(item: OperationsItem): Promise<{ filedAt: string; duplicate: boolean }>;
-}
-
-export function readOperations(path: string): Array<OperationsItem & { filedAt: string }> {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as OperationsItem & { filedAt: string });
+  /** Every item as stored (free text sealed), oldest first. */
+  list(): Promise<FiledItem[]>;
+  close(): Promise<void>;
 }
 
 /**
@@ -58,30 +57,108 @@ export function openOperationsItem<T extends OperationsItem>(item: T, codec: Enc
   return { ...item, detail };
 }
 
-export interface FileOperationsQueueOptions {
+export interface OperationsQueueOptions {
   /** Seals the borrower's free text with the payload keys; without it that text is not stored. */
   codec?: EncryptionCodec;
 }
 
-export class FileOperationsQueue implements OperationsQueue {
-  private filed?: Map<string, string>;
+const INSERT = `INSERT INTO operations_items (idempotency_key, loan_id, kind, detail, filed_at, filed_at_ms)
+  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING filed_at`;
+const FILED_AT = `SELECT filed_at FROM operations_items WHERE idempotency_key = $1`;
+const LIST = `SELECT idempotency_key, loan_id, kind, detail, filed_at FROM operations_items
+  ORDER BY filed_at_ms, idempotency_key`;
+
+interface Row {
+  idempotency_key: string;
+  loan_id: string;
+  kind: string;
+  detail: string;
+  filed_at: string;
+}
+
+const itemOf = (r: Row): FiledItem => ({
+  loanId: r.loan_id,
+  kind: r.kind,
+  detail: JSON.parse(r.detail) as Record<string, unknown>,
+  idempotencyKey: r.idempotency_key,
+  filedAt: r.filed_at,
+});
+
+function insertParams(item: OperationsItem, codec: EncryptionCodec | undefined): unknown[] {
+  const now = Date.now();
+  const detail = JSON.stringify(sealDetail(item.detail, codec));
+  return [item.idempotencyKey, item.loanId, item.kind, detail, new Date(now).toISOString(), now];
+}
+
+export class SqliteOperationsQueue implements OperationsQueue {
+  private readonly db: Database.Database;
+  private readonly opened: Ready;
 
   constructor(
     readonly path: string,
-    private readonly options: FileOperationsQueueOptions = {},
-  ) {}
+    private readonly options: OperationsQueueOptions = {},
+  ) {
+    // A hand-over is a promise to a borrower that a person will look: synced before it is reported filed.
+    const store = sqliteStore(path, 'operations', { durable: true });
+    this.db = store.db;
+    this.opened = store.ready;
+  }
 
   async file(item: OperationsItem): Promise<{ filedAt: string; duplicate: boolean }> {
-    if (!this.filed) {
-      mkdirSync(dirname(this.path), { recursive: true });
-      this.filed = new Map(readOperations(this.path).map((i) => [i.idempotencyKey, i.filedAt]));
-    }
-    const earlier = this.filed.get(item.idempotencyKey);
-    if (earlier) return { filedAt: earlier, duplicate: true };
-    const filedAt = new Date().toISOString();
-    const detail = sealDetail(item.detail, this.options.codec);
-    appendFileSync(this.path, JSON.stringify({ ...item, detail, filedAt }) + '\n');
-    this.filed.set(item.idempotencyKey, filedAt);
-    return { filedAt, duplicate: false };
+    await this.opened.ready;
+    const row = this.db.prepare(forSqlite(INSERT)).get(...insertParams(item, this.options.codec)) as
+      { filed_at: string } | undefined;
+    if (row) return { filedAt: row.filed_at, duplicate: false };
+    const earlier = this.db.prepare(forSqlite(FILED_AT)).get(item.idempotencyKey) as { filed_at: string };
+    return { filedAt: earlier.filed_at, duplicate: true };
   }
+
+  async list(): Promise<FiledItem[]> {
+    await this.opened.ready;
+    return (this.db.prepare(LIST).all() as Row[]).map(itemOf);
+  }
+
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+}
+
+export class PostgresOperationsQueue implements OperationsQueue {
+  private readonly pool: Pool;
+  private readonly opened: Ready;
+  private readonly release: () => Promise<void>;
+
+  constructor(
+    databaseUrl: string,
+    private readonly options: OperationsQueueOptions = {},
+  ) {
+    const store = postgresStore(databaseUrl, 'operations');
+    this.pool = store.pool;
+    this.opened = store.ready;
+    this.release = store.release;
+  }
+
+  async file(item: OperationsItem): Promise<{ filedAt: string; duplicate: boolean }> {
+    await this.opened.ready;
+    const { rows } = await this.pool.query<{ filed_at: string }>(INSERT, insertParams(item, this.options.codec));
+    if (rows.length) return { filedAt: rows[0].filed_at, duplicate: false };
+    const earlier = await this.pool.query<{ filed_at: string }>(FILED_AT, [item.idempotencyKey]);
+    return { filedAt: earlier.rows[0].filed_at, duplicate: true };
+  }
+
+  async list(): Promise<FiledItem[]> {
+    await this.opened.ready;
+    return (await this.pool.query<Row>(LIST)).rows.map(itemOf);
+  }
+
+  close(): Promise<void> {
+    return this.release();
+  }
+}
+
+export function openOperationsQueue(at: StoreLocation, options: OperationsQueueOptions = {}): OperationsQueue {
+  return 'databaseUrl' in at
+    ? new PostgresOperationsQueue(at.databaseUrl, options)
+    : new SqliteOperationsQueue(at.sqlitePath, options);
 }

@@ -1,11 +1,23 @@
-// Prints the operations hand-over file with the borrowers' free text decrypted, for whoever holds
-// the payload keys: `npx tsx src/operations/read.ts [file]` (default OPERATIONS_PATH), one JSON line
-// per item. The keys come from PAYLOAD_KEYS, or locally from data/dev-payload-key.
+// Prints the operations hand-overs with the borrowers' free text decrypted, for whoever holds the
+// payload keys: `npx tsx src/operations/read.ts`, one JSON line per item, from the store the
+// service uses (DATABASE_URL, else OPERATIONS_PATH). The keys come from PAYLOAD_KEYS, or locally
+// from data/dev-payload-key.
 import { loadConfig } from '../config';
 import { payloadCodec } from '../credentials';
-import { openOperationsItem, readOperations } from './queue';
+import { openOperationsItem, openOperationsQueue } from './queue';
 
-const config = loadConfig();
-const codec = payloadCodec(config, { create: false });
-for (const item of readOperations(process.argv[2] ?? config.operationsPath))
-  process.stdout.write(JSON.stringify(openOperationsItem(item, codec)) + '\n');
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const codec = payloadCodec(config, { create: false });
+  const queue = openOperationsQueue(config.stores.operations);
+  try {
+    for (const item of await queue.list()) process.stdout.write(JSON.stringify(openOperationsItem(item, codec)) + '\n');
+  } finally {
+    await queue.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,6 +1,8 @@
 // The default local provider: one JSON line per message in an outbox file, so a developer (and the
-// tests) can read exactly what a borrower would have received. Refuses to write a key twice.
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+// tests) can read exactly what a borrower would have received. Refuses to write a key twice, also
+// when several worker processes write the same file (OUTBOX_PATH): before each send it reads what
+// the others appended since, as a gateway that de-duplicates by key would know.
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { isE164 } from '../domain/loan';
@@ -23,7 +25,9 @@ export function readOutbox(path: string): OutboxLine[] {
 
 export class OutboxProvider implements SmsProvider {
   readonly name = 'outbox';
-  private sent?: Map<string, OutboxLine>;
+  private readonly sent = new Map<string, OutboxLine>();
+  /** How far into the file this process has read: whole lines only. */
+  private offset = 0;
 
   constructor(readonly path: string) {}
 
@@ -43,10 +47,25 @@ export class OutboxProvider implements SmsProvider {
     return { messageId: line.messageId, sentAt: line.sentAt, duplicate: false, delivered: true };
   }
 
+  /** The keys sent so far by any process writing this file. */
   private load(): Map<string, OutboxLine> {
-    if (!this.sent) {
-      mkdirSync(dirname(this.path), { recursive: true });
-      this.sent = new Map(readOutbox(this.path).map((l) => [l.idempotencyKey, l]));
+    if (this.offset === 0) mkdirSync(dirname(this.path), { recursive: true });
+    if (!existsSync(this.path)) return this.sent;
+    const fd = openSync(this.path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= this.offset) return this.sent;
+      const chunk = Buffer.alloc(size - this.offset);
+      readSync(fd, chunk, 0, chunk.length, this.offset);
+      const end = chunk.lastIndexOf(0x0a) + 1; // a line still being written is read next time
+      for (const l of chunk.subarray(0, end).toString('utf8').split('\n')) {
+        if (l.trim() === '') continue;
+        const line = JSON.parse(l) as OutboxLine;
+        this.sent.set(line.idempotencyKey, line);
+      }
+      this.offset += end;
+    } finally {
+      closeSync(fd);
     }
     return this.sent;
   }

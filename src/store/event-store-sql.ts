@@ -1,37 +1,10 @@
-// The event store on SQL: the same migrations and statements on SQLite (one machine, the default)
-// and PostgreSQL (several machines, DATABASE_URL). Statements are written with $1..$n parameters,
-// which SQLite reads as ?1..?n.
+// The event store on SQL: the same migrations (./migrations.ts) and statements on SQLite (one
+// machine, the default) and PostgreSQL (several machines, DATABASE_URL).
 import type Database from 'better-sqlite3';
-import { Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { EventKind, EventStore, LoanEvent } from './events';
-import { GroupCommit, openSqlite } from './sqlite';
-
-/** Applied in order, once each, recorded in schema_migrations. Portable SQL only. */
-export const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
-  {
-    id: '001-loan-events',
-    sql: `CREATE TABLE loan_events (
-      event_id TEXT PRIMARY KEY,
-      loan_id TEXT NOT NULL,
-      kind TEXT NOT NULL,
-      at_ms BIGINT NOT NULL,
-      policy_id TEXT,
-      message_key TEXT,
-      stage TEXT,
-      template TEXT,
-      variant TEXT,
-      locale TEXT,
-      segments INTEGER,
-      amount BIGINT,
-      outstanding BIGINT,
-      currency TEXT,
-      detail TEXT,
-      recorded_at_ms BIGINT NOT NULL
-    );
-    CREATE INDEX loan_events_by_time ON loan_events (at_ms, kind);
-    CREATE INDEX loan_events_by_loan ON loan_events (loan_id, at_ms);`,
-  },
-];
+import { forSqlite as sqlite, postgresStore, sqliteStore, storeLocation, type Ready } from './sql';
+import { GroupCommit } from './sqlite';
 
 const COLUMNS = [
   'event_id',
@@ -111,44 +84,27 @@ function kindsClause(kinds: readonly EventKind[] | undefined, first: number): { 
   return { sql: ` AND kind IN (${kinds.map((_, i) => `$${first + i}`).join(', ')})`, params: [...kinds] };
 }
 
-// Every statement uses its parameters once each, in order: SQLite's positional ? fits.
-const sqlite = (sql: string) => sql.replace(/\$\d+/g, '?');
-
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
-  private readonly insert: Database.Statement;
+  private readonly opened: Ready;
+  private insertStatement?: Database.Statement;
   private readonly commits: GroupCommit;
 
   constructor(readonly path: string) {
     // Shared by the worker and the API on one machine.
-    this.db = openSqlite(path, { durable: false });
-    this.migrate();
-    this.insert = this.db.prepare(sqlite(INSERT));
+    const store = sqliteStore(path, 'events', { durable: false });
+    this.db = store.db;
+    this.opened = store.ready;
     this.commits = new GroupCommit(this.db);
   }
 
-  private migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)');
-    const applied = new Set(
-      this.db
-        .prepare<[], { id: string }>('SELECT id FROM schema_migrations')
-        .all()
-        .map((r) => r.id),
-    );
-    for (const m of MIGRATIONS) {
-      if (applied.has(m.id)) continue;
-      // IMMEDIATE: a second process migrating at the same moment waits, then finds it applied.
-      this.db
-        .transaction(() => {
-          if (this.db.prepare('SELECT 1 FROM schema_migrations WHERE id = ?').get(m.id)) return;
-          this.db.exec(m.sql);
-          this.db.prepare('INSERT INTO schema_migrations (id, applied_at_ms) VALUES (?, ?)').run(m.id, Date.now());
-        })
-        .immediate();
-    }
+  private async insert(): Promise<Database.Statement> {
+    await this.opened.ready;
+    return (this.insertStatement ??= this.db.prepare(sqlite(INSERT)));
   }
 
   async append(events: readonly LoanEvent[]): Promise<number> {
+    const insert = await this.insert();
     const now = Date.now();
     let inserted = 0;
     // Survives a crash of the process, not necessarily a power cut: analytics, not a promise to a
@@ -156,24 +112,26 @@ export class SqliteEventStore implements EventStore {
     await this.commits.run(
       () => {
         inserted = 0; // run again alone if its group's transaction failed
-        for (const e of events) inserted += this.insert.run(...toRow(e, now)).changes;
+        for (const e of events) inserted += insert.run(...toRow(e, now)).changes;
       },
       { durable: false },
     );
     return inserted;
   }
 
-  between(fromMs: number, toMs: number, kinds?: readonly EventKind[]): Promise<LoanEvent[]> {
+  async between(fromMs: number, toMs: number, kinds?: readonly EventKind[]): Promise<LoanEvent[]> {
+    await this.opened.ready;
     const k = kindsClause(kinds, 3);
     const rows = this.db
       .prepare(sqlite(`${SELECT} WHERE at_ms >= $1 AND at_ms < $2${k.sql} ORDER BY at_ms, event_id`))
       .all(fromMs, toMs, ...k.params) as Row[];
-    return Promise.resolve(rows.map(fromRow));
+    return rows.map(fromRow);
   }
 
-  forLoan(loanId: string): Promise<LoanEvent[]> {
+  async forLoan(loanId: string): Promise<LoanEvent[]> {
+    await this.opened.ready;
     const rows = this.db.prepare(sqlite(`${SELECT} WHERE loan_id = $1 ORDER BY at_ms, event_id`)).all(loanId) as Row[];
-    return Promise.resolve(rows.map(fromRow));
+    return rows.map(fromRow);
   }
 
   close(): Promise<void> {
@@ -182,42 +140,21 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
-/** Any fixed number: serialises migrations across processes sharing one database. */
-const MIGRATION_LOCK = 7_246_311;
-
 export class PostgresEventStore implements EventStore {
   private readonly pool: Pool;
-  private migrated?: Promise<void>;
+  private readonly opened: Ready;
+  private readonly release: () => Promise<void>;
 
   constructor(connectionString: string) {
-    this.pool = new Pool({ connectionString, max: 5 });
-    // An idle client's error (the server restarted) must not crash the process; the next query reconnects.
-    this.pool.on('error', () => undefined);
+    const store = postgresStore(connectionString, 'events');
+    this.pool = store.pool;
+    this.opened = store.ready;
+    this.release = store.release;
   }
 
   /** Resolves when the database is reachable and migrated; a failure is retried by the next call. */
   private get ready(): Promise<void> {
-    this.migrated ??= this.migrate().catch((err: unknown) => {
-      this.migrated = undefined;
-      throw err;
-    });
-    return this.migrated;
-  }
-
-  private async migrate(): Promise<void> {
-    await this.tx(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await c.query(
-        'CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)',
-      );
-      const { rows } = await c.query<{ id: string }>('SELECT id FROM schema_migrations');
-      const applied = new Set(rows.map((r) => r.id));
-      for (const m of MIGRATIONS) {
-        if (applied.has(m.id)) continue;
-        await c.query(m.sql);
-        await c.query('INSERT INTO schema_migrations (id, applied_at_ms) VALUES ($1, $2)', [m.id, Date.now()]);
-      }
-    });
+    return this.opened.ready;
   }
 
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
@@ -261,12 +198,13 @@ export class PostgresEventStore implements EventStore {
     return rows.map(fromRow);
   }
 
-  async close(): Promise<void> {
-    await this.pool.end();
+  close(): Promise<void> {
+    return this.release();
   }
 }
 
 /** PostgreSQL when a URL is given, else the SQLite file. */
 export function openEventStore(opts: { databaseUrl?: string; sqlitePath: string }): EventStore {
-  return opts.databaseUrl ? new PostgresEventStore(opts.databaseUrl) : new SqliteEventStore(opts.sqlitePath);
+  const at = storeLocation(opts);
+  return 'databaseUrl' in at ? new PostgresEventStore(at.databaseUrl) : new SqliteEventStore(at.sqlitePath);
 }

@@ -1,8 +1,12 @@
 // The durable record of every SMS handed to a provider, keyed by the reminder's idempotency key.
-// A retried activity, a restarted worker or a replayed workflow finds the key already accepted and
+// Before the provider is called, an attempt claims the key: one claim at a time anywhere (on
+// PostgreSQL, across every machine's workers), held for as long as the attempt may run. A retried
+// activity, a restarted worker or a replayed workflow then finds the key claimed or accepted and
 // sends nothing. No phone number, name or text is stored here.
 import type Database from 'better-sqlite3';
-import { GroupCommit, openSqlite } from './sqlite';
+import type { Pool } from 'pg';
+import { GroupCommit } from './sqlite';
+import { forSqlite, postgresStore, sqliteStore, type Ready, type StoreLocation } from './sql';
 
 export interface SendRecord {
   idempotencyKey: string;
@@ -18,94 +22,196 @@ export interface SendRecord {
   deliveryError?: string | null;
 }
 
-const COLUMNS = `idempotency_key AS idempotencyKey, loan_id AS loanId, stage, provider, state,
-  provider_message_id AS providerMessageId, attempts, first_attempt_at AS firstAttemptAt, accepted_at AS acceptedAt,
-  delivery_status AS deliveryStatus, delivery_error AS deliveryError`;
+export interface SendClaim {
+  idempotencyKey: string;
+  loanId: string;
+  stage: string;
+  provider: string;
+  /** Unique to this attempt. */
+  owner: string;
+  /** Until when (epoch ms) no other attempt may take the key: the attempt's own time limit. */
+  until: number;
+}
 
-export class SendLedger {
-  private readonly db: Database.Database;
-  // Prepared once: every send runs these.
-  private readonly byKey: Database.Statement<[string], SendRecord>;
-  private readonly byMessage: Database.Statement<[string, string], SendRecord>;
-  private readonly insertAttempt: Database.Statement<[Record<string, string>]>;
-  private readonly markAccepted: Database.Statement<[string, string, string]>;
-  private readonly markReceipt: Database.Statement<[string, string | null, string, string, string]>;
-  private readonly commits: GroupCommit;
+/**
+ * What a claim found: the key is this attempt's to send; or the provider already accepted it; or
+ * another attempt, somewhere, holds it until `until` (it may be at the provider right now).
+ */
+export type ClaimResult =
+  { outcome: 'claimed' } | { outcome: 'accepted'; record: SendRecord } | { outcome: 'held'; until: number };
 
-  constructor(readonly path: string) {
-    // WAL lets several worker processes on one machine share the file; FULL sync makes an
-    // accepted send durable before the activity reports it.
-    this.db = openSqlite(path, { durable: true });
-    this.db.exec(`CREATE TABLE IF NOT EXISTS sms_sends (
-      idempotency_key TEXT PRIMARY KEY,
-      loan_id TEXT NOT NULL,
-      stage TEXT NOT NULL,
-      provider TEXT NOT NULL,
-      state TEXT NOT NULL CHECK (state IN ('sending', 'accepted')),
-      provider_message_id TEXT,
-      attempts INTEGER NOT NULL DEFAULT 0,
-      first_attempt_at TEXT NOT NULL,
-      accepted_at TEXT,
-      delivery_status TEXT,
-      delivery_error TEXT,
-      delivery_at TEXT
-    );
-    CREATE INDEX IF NOT EXISTS sms_sends_by_message ON sms_sends (provider, provider_message_id);`);
-    this.commits = new GroupCommit(this.db);
-    this.byKey = this.db.prepare(`SELECT ${COLUMNS} FROM sms_sends WHERE idempotency_key = ?`);
-    this.byMessage = this.db.prepare(`SELECT ${COLUMNS} FROM sms_sends WHERE provider = ? AND provider_message_id = ?`);
-    this.insertAttempt = this.db.prepare(
-      `INSERT INTO sms_sends (idempotency_key, loan_id, stage, provider, state, attempts, first_attempt_at)
-       VALUES (@idempotencyKey, @loanId, @stage, @provider, 'sending', 1, @now)
-       ON CONFLICT (idempotency_key) DO UPDATE SET attempts = attempts + 1 WHERE state = 'sending'`,
-    );
-    this.markAccepted = this.db.prepare(
-      `UPDATE sms_sends SET state = 'accepted', provider_message_id = ?, accepted_at = ?
-        WHERE idempotency_key = ? AND state = 'sending'`,
-    );
-    this.markReceipt = this.db.prepare(
-      `UPDATE sms_sends SET delivery_status = ?, delivery_error = ?, delivery_at = ?
-        WHERE provider = ? AND provider_message_id = ?`,
-    );
-  }
-
-  get(key: string): SendRecord | undefined {
-    return this.byKey.get(key);
-  }
-
-  /** Records an attempt before the provider is called. */
-  begin(r: { idempotencyKey: string; loanId: string; stage: string; provider: string }): Promise<void> {
-    const now = new Date().toISOString();
-    // Not synced on its own: lost to a power cut, the attempt is simply begun again; the accept's
-    // sync below carries it to disk anyway.
-    return this.commits.run(() => this.insertAttempt.run({ ...r, now }), { durable: false });
-  }
-
+export interface SendLedger {
+  get(key: string): Promise<SendRecord | undefined>;
+  /** Takes the key for one attempt, atomically: a new key, or one whose earlier claim has run out. */
+  claim(c: SendClaim): Promise<ClaimResult>;
+  /** Gives back an attempt's claim that did not reach the provider (or was refused by it). */
+  release(key: string, owner: string): Promise<void>;
   /** Records that the provider accepted the message: from now on the key is never sent again. */
-  accept(key: string, providerMessageId: string, acceptedAt: string): Promise<void> {
-    return this.commits.run(() => this.markAccepted.run(providerMessageId, acceptedAt, key), { durable: true });
-  }
-
-  /**
-   * Records a carrier's delivery receipt against the send it belongs to; returns that send, or
-   * undefined when no send has this provider message id.
-   */
+  accept(key: string, providerMessageId: string, acceptedAt: string): Promise<void>;
+  /** Records a carrier's delivery receipt against its send; returns that send, or undefined if none has this id. */
   recordReceipt(
     provider: string,
     providerMessageId: string,
     receipt: { status: string; error?: string },
-  ): SendRecord | undefined {
-    const info = this.markReceipt.run(
-      receipt.status,
-      receipt.error ?? null,
-      new Date().toISOString(),
-      provider,
-      providerMessageId,
-    );
-    return info.changes === 0 ? undefined : this.byMessage.get(provider, providerMessageId);
+  ): Promise<SendRecord | undefined>;
+  close(): Promise<void>;
+}
+
+// Quoted aliases: PostgreSQL folds unquoted ones to lower case.
+const COLUMNS = `idempotency_key AS "idempotencyKey", loan_id AS "loanId", stage, provider, state,
+  provider_message_id AS "providerMessageId", attempts, first_attempt_at AS "firstAttemptAt", accepted_at AS "acceptedAt",
+  delivery_status AS "deliveryStatus", delivery_error AS "deliveryError"`;
+
+const BY_KEY = `SELECT ${COLUMNS}, claim_expires_at_ms AS "claimExpires" FROM sms_sends WHERE idempotency_key = $1`;
+// A new key is inserted claimed; an existing one is taken only while not accepted and when no
+// other attempt's claim is still running. One statement, so two machines cannot both win.
+const CLAIM = `INSERT INTO sms_sends
+    (idempotency_key, loan_id, stage, provider, state, attempts, first_attempt_at, claimed_by, claim_expires_at_ms)
+  VALUES ($1, $2, $3, $4, 'sending', 1, $5, $6, $7)
+  ON CONFLICT (idempotency_key) DO UPDATE
+    SET attempts = sms_sends.attempts + 1, claimed_by = excluded.claimed_by, claim_expires_at_ms = excluded.claim_expires_at_ms
+    WHERE sms_sends.state = 'sending' AND (sms_sends.claim_expires_at_ms IS NULL OR sms_sends.claim_expires_at_ms <= $8)
+  RETURNING idempotency_key`;
+const ACCEPT = `UPDATE sms_sends SET state = 'accepted', provider_message_id = $1, accepted_at = $2,
+    claimed_by = NULL, claim_expires_at_ms = NULL
+  WHERE idempotency_key = $3 AND state = 'sending'`;
+const RELEASE = `UPDATE sms_sends SET claimed_by = NULL, claim_expires_at_ms = NULL
+  WHERE idempotency_key = $1 AND claimed_by = $2 AND state = 'sending'`;
+const RECEIPT = `UPDATE sms_sends SET delivery_status = $1, delivery_error = $2, delivery_at = $3
+  WHERE provider = $4 AND provider_message_id = $5 RETURNING ${COLUMNS}`;
+
+type Row = SendRecord & { claimExpires?: string | number | null };
+
+function record(row: Row | undefined): SendRecord | undefined {
+  if (!row) return undefined;
+  const { claimExpires: _, ...r } = row;
+  return { ...r, attempts: Number(r.attempts) };
+}
+
+const claimParams = (c: SendClaim, now: number) => [
+  c.idempotencyKey,
+  c.loanId,
+  c.stage,
+  c.provider,
+  new Date(now).toISOString(),
+  c.owner,
+  c.until,
+  now,
+];
+
+function claimLost(row: Row | undefined): ClaimResult {
+  if (row?.state === 'accepted') return { outcome: 'accepted', record: record(row)! };
+  return { outcome: 'held', until: Number(row?.claimExpires ?? 0) };
+}
+
+/** One machine's ledger: a SQLite file its worker processes share (WAL). */
+export class SqliteSendLedger implements SendLedger {
+  private readonly db: Database.Database;
+  private readonly opened: Ready;
+  private statements?: Record<'byKey' | 'claim' | 'release' | 'accept' | 'receipt', Database.Statement<unknown[]>>;
+  private readonly commits: GroupCommit;
+
+  constructor(readonly path: string) {
+    // FULL sync for an accept: an accepted send is on disk before the activity reports it.
+    const store = sqliteStore(path, 'sends', { durable: true });
+    this.db = store.db;
+    this.opened = store.ready;
+    this.commits = new GroupCommit(this.db);
   }
 
-  close(): void {
-    this.db.close();
+  private async s() {
+    await this.opened.ready;
+    this.statements ??= {
+      byKey: this.db.prepare(forSqlite(BY_KEY)),
+      claim: this.db.prepare(forSqlite(CLAIM)),
+      release: this.db.prepare(forSqlite(RELEASE)),
+      accept: this.db.prepare(forSqlite(ACCEPT)),
+      receipt: this.db.prepare(forSqlite(RECEIPT)),
+    };
+    return this.statements;
   }
+
+  async get(key: string): Promise<SendRecord | undefined> {
+    return record((await this.s()).byKey.get(key) as Row | undefined);
+  }
+
+  async claim(c: SendClaim): Promise<ClaimResult> {
+    const s = await this.s();
+    const now = Date.now();
+    let won = false;
+    // Not synced on its own: lost to a power cut, the claim is simply made again; the accept's
+    // sync carries it to disk anyway.
+    await this.commits.run(() => (won = s.claim.get(...claimParams(c, now)) !== undefined), { durable: false });
+    return won ? { outcome: 'claimed' } : claimLost(s.byKey.get(c.idempotencyKey) as Row | undefined);
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    const s = await this.s();
+    await this.commits.run(() => s.release.run(key, owner), { durable: false });
+  }
+
+  async accept(key: string, providerMessageId: string, acceptedAt: string): Promise<void> {
+    const s = await this.s();
+    await this.commits.run(() => s.accept.run(providerMessageId, acceptedAt, key), { durable: true });
+  }
+
+  async recordReceipt(provider: string, providerMessageId: string, receipt: { status: string; error?: string }) {
+    const s = await this.s();
+    const at = new Date().toISOString();
+    return record(s.receipt.get(receipt.status, receipt.error ?? null, at, provider, providerMessageId) as Row);
+  }
+
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+}
+
+/** Every machine's ledger: one table in the shared PostgreSQL database. */
+export class PostgresSendLedger implements SendLedger {
+  private readonly pool: Pool;
+  private readonly opened: Ready;
+  private readonly givePoolBack: () => Promise<void>;
+
+  constructor(databaseUrl: string) {
+    const store = postgresStore(databaseUrl, 'sends');
+    this.pool = store.pool;
+    this.opened = store.ready;
+    this.givePoolBack = store.release;
+  }
+
+  private async q(sql: string, params: unknown[]): Promise<Row[]> {
+    await this.opened.ready;
+    return (await this.pool.query<Row>(sql, params)).rows;
+  }
+
+  async get(key: string): Promise<SendRecord | undefined> {
+    return record((await this.q(BY_KEY, [key]))[0]);
+  }
+
+  async claim(c: SendClaim): Promise<ClaimResult> {
+    const won = await this.q(CLAIM, claimParams(c, Date.now()));
+    return won.length ? { outcome: 'claimed' } : claimLost((await this.q(BY_KEY, [c.idempotencyKey]))[0]);
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    await this.q(RELEASE, [key, owner]);
+  }
+
+  async accept(key: string, providerMessageId: string, acceptedAt: string): Promise<void> {
+    await this.q(ACCEPT, [providerMessageId, acceptedAt, key]);
+  }
+
+  async recordReceipt(provider: string, providerMessageId: string, receipt: { status: string; error?: string }) {
+    const at = new Date().toISOString();
+    return record((await this.q(RECEIPT, [receipt.status, receipt.error ?? null, at, provider, providerMessageId]))[0]);
+  }
+
+  close(): Promise<void> {
+    return this.givePoolBack();
+  }
+}
+
+export function openSendLedger(at: StoreLocation): SendLedger {
+  return 'databaseUrl' in at ? new PostgresSendLedger(at.databaseUrl) : new SqliteSendLedger(at.sqlitePath);
 }

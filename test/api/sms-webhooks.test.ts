@@ -12,8 +12,8 @@ import { createActivities } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { createLogger } from '../../src/log';
 import type { OutgoingSms, SmsProvider, SmsReceipt } from '../../src/sms/provider';
-import { PhoneIndex } from '../../src/store/phone-index';
-import { SendLedger } from '../../src/store/send-ledger';
+import { SqlitePhoneIndex } from '../../src/store/phone-index';
+import { SqliteSendLedger } from '../../src/store/send-ledger';
 import { createWorkers } from '../../src/worker';
 import {
   devServerEnv,
@@ -47,8 +47,8 @@ let env: TestWorkflowEnvironment;
 let workers: Worker[] = [];
 let running: Promise<unknown>;
 let app: Express;
-const ledger = new SendLedger(':memory:');
-const index = new PhoneIndex(':memory:', 'phone-index-key-0123456789abcdef0123');
+const ledger = new SqliteSendLedger(':memory:');
+const index = new SqlitePhoneIndex(':memory:', 'phone-index-key-0123456789abcdef0123');
 const provider = new AcceptingTwilio();
 
 beforeAll(async () => {
@@ -211,16 +211,16 @@ describe('delivery receipts', () => {
     }
     expect(s.messagesSent).toHaveLength(1);
     const key = `${id}:${s.messagesSent[0].key}`;
-    const sid = ledger.get(key)!.providerMessageId!;
+    const sid = (await ledger.get(key))!.providerMessageId!;
 
     await twilioPost('/v1/webhooks/sms/twilio/status', { MessageSid: sid, MessageStatus: 'sent' }).expect(200);
-    expect(ledger.get(key)!.deliveryStatus).toBeNull(); // not final yet
+    expect((await ledger.get(key))!.deliveryStatus).toBeNull(); // not final yet
     await twilioPost('/v1/webhooks/sms/twilio/status', {
       MessageSid: sid,
       MessageStatus: 'undelivered',
       ErrorCode: '30003',
     }).expect(200);
-    expect(ledger.get(key)).toMatchObject({ deliveryStatus: 'failed', deliveryError: '30003' });
+    expect(await ledger.get(key)).toMatchObject({ deliveryStatus: 'failed', deliveryError: '30003' });
     s = await status(id);
     expect(s).toMatchObject({ numberBlocked: true, pause: { kind: 'undeliverable' } });
     expect(s.failed).toEqual([expect.objectContaining({ stage: 'due', reason: 'not delivered: 30003' })]);
@@ -234,9 +234,9 @@ describe('delivery receipts', () => {
       s = await status(id);
     }
     const key = `${id}:${s.messagesSent[0].key}`;
-    const sid = ledger.get(key)!.providerMessageId!;
+    const sid = (await ledger.get(key))!.providerMessageId!;
     await twilioPost('/v1/webhooks/sms/twilio/status', { MessageSid: sid, MessageStatus: 'delivered' }).expect(200);
-    expect(ledger.get(key)!.deliveryStatus).toBe('delivered');
+    expect((await ledger.get(key))!.deliveryStatus).toBe('delivered');
     expect((await status(id)).failed).toEqual([]);
   });
 });

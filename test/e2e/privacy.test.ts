@@ -277,7 +277,8 @@ describe('privacy on the real stack', () => {
         'events.sqlite',
         'sends.sqlite',
         'phone-index.sqlite',
-        'operations.jsonl',
+        'operations.sqlite',
+        'rate-limits.sqlite',
       ]),
     );
     const haystacks: Array<[string, Buffer]> = [
@@ -295,7 +296,9 @@ describe('privacy on the real stack', () => {
     for (const b of BORROWERS) expect(outbox.includes(Buffer.from(b.name))).toBe(true);
     expect(outbox.includes(Buffer.from(NEW_NUMBER))).toBe(true);
     // The borrowers' words reached operations, encrypted: the payload key reads them back.
-    const ops = readFileSync(join(data, 'operations.jsonl'), 'utf8');
+    const ops =
+      readFileSync(join(data, 'operations.sqlite'), 'latin1') +
+      readFileSync(join(data, 'operations.sqlite-wal'), { flag: 'a+', encoding: 'latin1' });
     expect(ops).toMatch(/"note":"enc:AES-256-GCM:/);
     const opened = execFileSync(process.execPath, ['--import', 'tsx', 'src/operations/read.ts'], {
       cwd: ROOT,

@@ -50,7 +50,7 @@ describe('a worker killed mid-send', () => {
       PAYLOAD_KEYS: `test:${randomBytes(32).toString('base64')}`,
       OUTBOX_PATH: outbox,
       SEND_LEDGER_PATH: join(dir, 'sends.sqlite'),
-      OPERATIONS_PATH: join(dir, 'operations.jsonl'),
+      OPERATIONS_PATH: join(dir, 'operations.sqlite'),
       SMS_RATE_PER_SECOND: '25',
       LOG_LEVEL: 'warn',
     };

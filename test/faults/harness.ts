@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config';
 import { workflowIdForLoan } from '../../src/domain/loan';
 import { readOutbox, type OutboxLine } from '../../src/sms/outbox';
 import { SqliteEventStore } from '../../src/store/event-store-sql';
-import { SendLedger, type SendRecord } from '../../src/store/send-ledger';
+import { SqliteSendLedger, type SendRecord } from '../../src/store/send-ledger';
 import type { EventKind, LoanEvent } from '../../src/store/events';
 import { temporalCliPath } from '../../src/temporal/binaries';
 import { devServerArgs } from '../../src/temporal/dev-server';
@@ -195,7 +195,7 @@ export class FaultStack {
       policies: join(this.dir, 'policies'),
       outbox: join(this.dir, 'outbox.jsonl'),
       sendLedger: join(this.dir, 'sends.sqlite'),
-      operations: join(this.dir, 'operations.jsonl'),
+      operations: join(this.dir, 'operations.sqlite'),
       events: join(this.dir, 'events.sqlite'),
       phoneIndex: join(this.dir, 'phone-index.sqlite'),
     };
@@ -443,12 +443,13 @@ export class FaultStack {
   }
 
   /** The send ledger's records of these keys (when each send began, whether the provider accepted it). */
-  sends(keys: readonly string[]): Map<string, SendRecord> {
-    const ledger = new SendLedger(this.paths.sendLedger);
+  async sends(keys: readonly string[]): Promise<Map<string, SendRecord>> {
+    const ledger = new SqliteSendLedger(this.paths.sendLedger);
     try {
-      return new Map(keys.flatMap((k) => (ledger.get(k) ? [[k, ledger.get(k)!] as const] : [])));
+      const records = await Promise.all(keys.map(async (k) => [k, await ledger.get(k)] as const));
+      return new Map(records.flatMap(([k, r]) => (r ? [[k, r] as const] : [])));
     } finally {
-      ledger.close();
+      await ledger.close();
     }
   }
 

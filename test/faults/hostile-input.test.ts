@@ -22,7 +22,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replyAnswerId } from '../../src/api/sms-webhooks';
 import { EncryptionCodec, encryptedDataConverter, parsePayloadKeys } from '../../src/codec/encryption';
-import { PhoneIndex } from '../../src/store/phone-index';
+import { SqlitePhoneIndex } from '../../src/store/phone-index';
 import type { LoanReminderInput, LoanStatus } from '../../src/workflows/loan-reminder';
 import { loanStatusQuery } from '../../src/workflows/loan-reminder';
 import { freePort, ROOT } from '../helpers/stack';
@@ -109,7 +109,7 @@ beforeAll(async () => {
     PAYLOAD_KEYS,
     OUTBOX_PATH: join(dir, 'outbox.jsonl'),
     SEND_LEDGER_PATH: join(dir, 'sends.sqlite'),
-    OPERATIONS_PATH: join(dir, 'operations.jsonl'),
+    OPERATIONS_PATH: join(dir, 'operations.sqlite'),
     EVENT_STORE_PATH: join(dir, 'events.sqlite'),
     PHONE_INDEX_PATH: join(dir, 'phone-index.sqlite'),
     PHONE_INDEX_KEY,
@@ -421,11 +421,11 @@ describe('hostile input against every route', () => {
       callbackToken: CTX_TOKENS.callback,
       codecUiToken: CTX_TOKENS.codecUi,
       answerIdOf: (provider, providerId) => {
-        const index = new PhoneIndex(':memory:', PHONE_INDEX_KEY);
+        const index = new SqlitePhoneIndex(':memory:', PHONE_INDEX_KEY);
         try {
           return replyAnswerId(provider, providerId, (purpose, value) => index.keyedId(purpose, value));
         } finally {
-          index.close();
+          void index.close();
         }
       },
       targets: Array.from({ length: TARGETS }, (_, i) => ({

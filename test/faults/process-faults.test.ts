@@ -451,7 +451,7 @@ describe('process faults', () => {
     // asks the server just before the provider (after the ledger's first attempt). Begun before
     // that request, it crossed the payment: the provider may already have it, and the loan must
     // list it. Begun after it, it should never have gone.
-    const ledger = stack.sends(afterPaid.map((a) => a.line.idempotencyKey));
+    const ledger = await stack.sends(afterPaid.map((a) => a.line.idempotencyKey));
     const client = await stack.temporal();
     const crossed = await Promise.all(
       afterPaid.map(async ({ line, settledAt, state }) => {

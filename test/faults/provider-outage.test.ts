@@ -21,7 +21,7 @@ import type { Loan } from '../../src/domain/loan';
 import type { Policy } from '../../src/domain/policy';
 import type { OutgoingSms, SmsProvider } from '../../src/sms/provider';
 import { TwilioProvider } from '../../src/sms/twilio';
-import { SendLedger } from '../../src/store/send-ledger';
+import { SqliteSendLedger } from '../../src/store/send-ledger';
 import { createWorkers } from '../../src/worker';
 import {
   borrowerAnswerSignal,
@@ -234,7 +234,7 @@ describe('an SMS provider outage across the end of the sending window', () => {
 
     const dir = mkdtempSync(join(tmpdir(), 'fault-outage-'));
     const ledgerPath = join(dir, 'sends.sqlite');
-    const ledger = new SendLedger(ledgerPath);
+    const ledger = new SqliteSendLedger(ledgerPath);
     const taskQueue = `outage-${randomUUID()}`;
     // The real adapter and SDK; only the base URL points at the stand-in. The wrapper notes each
     // attempt's scheduled server time for the gateway.
@@ -337,7 +337,7 @@ describe('an SMS provider outage across the end of the sending window', () => {
       attempts: number;
     }>;
     db.close();
-    ledger.close();
+    await ledger.close();
     const ledgerBySid = new Map(rows.filter((r) => r.sid).map((r) => [r.sid!, r]));
     const accepted = gw.accepted;
     const failedRequests = gw.records.filter((r) => r.mode !== 'healthy');

@@ -2,6 +2,7 @@
 // port, stop and delete afterwards. Uses TEST_DATABASE_URL instead when it is set. The server
 // binaries come from the system (Debian's postgresql package; .ci/run installs it).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,4 +86,22 @@ export async function startPostgres(): Promise<TestPostgres> {
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * A URL of the same database whose connections work in a new, empty schema of their own (through
+ * search_path): a clean place for one test, as a database of its own would be, at no cost.
+ */
+export async function freshSchema(url: string): Promise<string> {
+  const schema = `t_${randomBytes(5).toString('hex')}`;
+  const admin = new Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE SCHEMA ${schema}`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(url);
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  return u.toString();
 }

@@ -14,7 +14,7 @@ import {
 } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { temporalCliPath, testServerPath } from '../../src/temporal/binaries';
-import { FileOperationsQueue } from '../../src/operations/queue';
+import { SqliteOperationsQueue } from '../../src/operations/queue';
 import { parsePolicy, type Policy, type PolicyInput } from '../../src/domain/policy-schema';
 import { PolicyRegistry } from '../../src/policies/registry';
 import { OutboxProvider } from '../../src/sms/outbox';
@@ -123,8 +123,8 @@ export function policyWith(changes: Partial<PolicyInput>): Policy {
   return parsePolicy({ ...DEFAULT_POLICY, ...changes });
 }
 
-export function tempOperations(): FileOperationsQueue {
-  return new FileOperationsQueue(join(mkdtempSync(join(tmpdir(), 'loan-reminders-ops-')), 'operations.jsonl'));
+export function tempOperations(): SqliteOperationsQueue {
+  return new SqliteOperationsQueue(join(mkdtempSync(join(tmpdir(), 'loan-reminders-ops-')), 'operations.sqlite'));
 }
 
 /** A time zone where the local hour is now in [from, to), so a test's timing does not depend on the hour it runs. */

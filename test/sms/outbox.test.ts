@@ -24,6 +24,16 @@ describe('OutboxProvider', () => {
     expect(lines[0]).toMatchObject({ ...message, messageId: first.messageId, sentAt: first.sentAt, segments: 1 });
   });
 
+  it('knows what other processes writing the same file sent since it started (workers on several machines)', async () => {
+    const path = tempOutbox();
+    const [a, b] = [new OutboxProvider(path), new OutboxProvider(path)];
+    await b.send({ ...message, idempotencyKey: 'L-0:due' }); // b has read the file
+    const first = await a.send(message);
+    // b's retry of the same reminder (a crashed before its ledger recorded the send) sends nothing.
+    expect(await b.send(message)).toEqual({ ...first, duplicate: true });
+    expect(readOutbox(path).map((l) => l.idempotencyKey)).toEqual(['L-0:due', message.idempotencyKey]);
+  });
+
   it('refuses a number that is not E.164 as a permanent failure', async () => {
     await expect(new OutboxProvider(tempOutbox()).send({ ...message, to: '13800138000' })).rejects.toBeInstanceOf(
       InvalidPhoneNumberError,

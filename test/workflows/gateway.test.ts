@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
-import { SendLedger } from '../../src/store/send-ledger';
+import { SqliteSendLedger } from '../../src/store/send-ledger';
 import { TwilioProvider } from '../../src/sms/twilio';
 import { createWorkers } from '../../src/worker';
 import { loanReminder } from '../../src/workflows/loan-reminder';
@@ -41,7 +41,7 @@ describe('a reminder through Twilio', () => {
       return { status: 201, body: { sid: `SM${randomUUID().replace(/-/g, '')}`, status: 'queued' } };
     };
     const taskQueue = `twilio-${randomUUID()}`;
-    const ledger = new SendLedger(':memory:');
+    const ledger = new SqliteSendLedger(':memory:');
     const workers = await createWorkers({
       connection: env.nativeConnection,
       taskQueue,
@@ -99,7 +99,7 @@ describe('a reminder through Twilio', () => {
     );
     expect(result.messagesSent).toHaveLength(1);
     expect(result.messagesSent[0]).toMatchObject({ stage: 'due' });
-    expect(ledger.get(`${loanId}:${result.messagesSent[0].key}`)).toMatchObject({
+    expect(await ledger.get(`${loanId}:${result.messagesSent[0].key}`)).toMatchObject({
       state: 'accepted',
       attempts: 3,
       provider: 'twilio',

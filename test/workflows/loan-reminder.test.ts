@@ -9,7 +9,7 @@ import { createActivities } from '../../src/activities';
 import { createWorkers } from '../../src/worker';
 import type { Lender, Loan } from '../../src/domain/loan';
 import type { Policy } from '../../src/domain/policy';
-import { readOperations, type FileOperationsQueue } from '../../src/operations/queue';
+import type { OperationsQueue } from '../../src/operations/queue';
 import { smsSegments } from '../../src/domain/segments';
 import { readOutbox } from '../../src/sms/outbox';
 import {
@@ -66,7 +66,7 @@ async function loanDueIn(days: number, overrides: Partial<Loan> = {}): Promise<L
 
 interface Ctx {
   sms: RecordingProvider;
-  ops: FileOperationsQueue;
+  ops: OperationsQueue;
   taskQueue: string;
 }
 
@@ -149,7 +149,7 @@ async function skipTo(ms: number): Promise<void> {
 const local = (ms: number, tz = TZ) => DateTime.fromMillis(ms, { zone: tz }).toFormat('yyyy-MM-dd HH:mm');
 const sentAt = (sms: RecordingProvider, tz = TZ) => sms.sent.map((m) => `${m.stage} ${local(m.serverTimeMs, tz)}`);
 const plusDays = (date: string, days: number) => DateTime.fromISO(date).plus({ days }).toISODate() as string;
-const opsKinds = (ops: FileOperationsQueue) => readOperations(ops.path).map((i) => i.kind);
+const opsKinds = async (ops: OperationsQueue) => (await ops.list()).map((i) => i.kind);
 
 describe('the default policy', () => {
   it('reminds a week before, on and after the due date at 10:00 local, then weekly, then a final notice; hands over; ends unresolved', async () => {
@@ -179,7 +179,7 @@ describe('the default policy', () => {
         expect(m.body).toContain('回复TD退订');
       }
       expect(result.status).toBe('unresolved');
-      expect(opsKinds(ops)).toEqual(['schedule-exhausted']);
+      expect(await opsKinds(ops)).toEqual(['schedule-exhausted']);
       // Each message's segment count is recorded as the body's own (UCS-2: 70 characters, 67 when split).
       expect(result.messagesSent.map((m) => m.segments)).toEqual(sms.sent.map((m) => smsSegments(m.body).segments));
       expect(Math.max(...result.messagesSent.map((m) => m.segments))).toBeLessThanOrEqual(3);
@@ -314,7 +314,7 @@ describe("the borrower's answers", () => {
       const result = await handle.result();
       expect(result).toMatchObject({ status: 'paid', optedOut: true });
       expect(sms.sent.map((m) => m.stage)).toEqual(['pre-due']); // not even a thank-you
-      expect(opsKinds(ops)).toEqual(['opt-out']);
+      expect(await opsKinds(ops)).toEqual(['opt-out']);
     });
   });
 
@@ -341,7 +341,7 @@ describe("the borrower's answers", () => {
       ]);
       const status = await handle.query(loanStatusQuery);
       expect(status.skipped.map((x) => x.stage)).toEqual(['due', 'overdue']);
-      expect(opsKinds(ops)).toEqual(['dispute']);
+      expect(await opsKinds(ops)).toEqual(['dispute']);
       await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'settled-elsewhere' }] });
     });
   });
@@ -367,7 +367,7 @@ describe("the borrower's answers", () => {
       const status = await handle.query(loanStatusQuery);
       expect(status.promises).toEqual([expect.objectContaining({ date: promised, kept: false })]);
       expect(status.status).toBe('active');
-      expect(opsKinds(ops)).toEqual(['promise-broken']);
+      expect(await opsKinds(ops)).toEqual(['promise-broken']);
       // The overdue point (day 1) fell inside the pause: the overdue cadence restarts from the
       // promise's end (one text at once, then weekly), not from its old date.
       expect(status.skipped.map((x) => x.stage)).toEqual(['pre-due']);
@@ -393,7 +393,7 @@ describe("the borrower's answers", () => {
       await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 20), { zone: TZ }).toMillis());
       expect(sms.sent.map((m) => m.stage)).toEqual(['pre-due', 'due']);
       expect(await handle.query(loanStatusQuery)).toMatchObject({ status: 'paused', pause: { kind: 'hardship' } });
-      expect(opsKinds(ops)).toEqual(['callback', 'hardship']);
+      expect(await opsKinds(ops)).toEqual(['callback', 'hardship']);
       await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
     });
   });
@@ -414,7 +414,7 @@ describe("the borrower's answers", () => {
       await skipTo(DateTime.fromISO(plusDays(loan.dueDate, 2), { zone: TZ }).toMillis());
       // The overdue point (day 1, 10:00) is within lateness: it goes to the new number at once.
       expect(sms.sent.map((m) => `${m.stage} ${m.to}`)).toEqual(['pre-due +8613800138000', 'overdue +8613900139000']);
-      expect(opsKinds(ops)).toEqual(['wrong-number']);
+      expect(await opsKinds(ops)).toEqual(['wrong-number']);
       await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
     });
   });
@@ -576,7 +576,7 @@ describe('long lives', () => {
       const status = await handle.query(loanStatusQuery);
       expect(status).toMatchObject({ status: 'paused', pause: { kind: 'undeliverable' }, numberBlocked: true });
       expect(status.failed.map((f) => f.stage)).toEqual(['pre-due']);
-      expect(opsKinds(ops)).toEqual(['undeliverable']);
+      expect(await opsKinds(ops)).toEqual(['undeliverable']);
       await handle.executeUpdate(changeContactUpdate, { args: [{ phone: '+8613700137000' }] });
       await skipTo(DateTime.fromISO(loan.dueDate, { zone: TZ }).set({ hour: 12 }).toMillis());
       expect(sms.sent.map((m) => `${m.stage} ${m.to}`)).toEqual([
@@ -686,7 +686,7 @@ describe('the rules at the moment a text goes out', () => {
       expect(status).toMatchObject({ outstanding: 400000, status: 'active' });
       expect(status.conflictingPayments).toEqual([{ paymentId: 'P-1', amount: 400000, paidAt }]);
       await skipTo((await env.currentTimeMs()) + 60_000);
-      expect(opsKinds(ops)).toEqual(['payment-conflict']);
+      expect(await opsKinds(ops)).toEqual(['payment-conflict']);
       await handle.executeUpdate(closeLoanUpdate, { args: [{ reason: 'written-off' }] });
     });
   });
@@ -700,7 +700,7 @@ describe('the rules at the moment a text goes out', () => {
       await skipTo(at(plusDays(loan.dueDate, 3), 12));
       expect(sms.sent.map((m) => m.stage)).toEqual(['pre-due']);
       expect(await handle.query(loanStatusQuery)).toMatchObject({ status: 'paused', pause: { kind: 'review' } });
-      expect(opsKinds(ops)).toEqual(['unclear-reply']);
+      expect(await opsKinds(ops)).toEqual(['unclear-reply']);
       await handle.executeUpdate(resumeUpdate, { args: [{}] });
       await skipTo(at(plusDays(loan.dueDate, 4), 12));
       expect(sms.sent.map((m) => m.stage)).toEqual(['pre-due', 'overdue']);
