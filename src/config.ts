@@ -141,6 +141,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Where each store keeps its data: the shared database when DATABASE_URL is set, else a SQLite file each. */
   stores: Record<Concern, StoreLocation>;
+  /** Secrets may come from files under DATA_DIR even with DATABASE_URL: `npm start`, one machine by definition. */
+  localSecrets: boolean;
   /** Unset: the local development key. */
   phoneIndexKey: string | undefined;
   /** Unset: the local development token. */
@@ -269,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sqlitePath: resolve(e.EVENT_STORE_PATH ?? resolve(dataDir, 'events.sqlite')),
     },
     databaseUrl: e.DATABASE_URL,
+    localSecrets: false,
     stores: storesOf(e.DATABASE_URL, {
       sends: resolve(e.SEND_LEDGER_PATH ?? resolve(dataDir, 'sends.sqlite')),
       phones: resolve(e.PHONE_INDEX_PATH ?? resolve(dataDir, 'phone-index.sqlite')),

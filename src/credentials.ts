@@ -20,6 +20,17 @@ export interface Credentials {
   devSecretFile?: string;
 }
 
+/**
+ * With DATABASE_URL the instances run on several machines and share their stores, so each secret
+ * must be the same on all of them: a file one machine made would not be (the phone index would
+ * find no loan by a number another machine indexed). Only `npm start`, one machine by definition,
+ * still makes and reads local files then.
+ */
+function refuseLocalSecret(config: Config, variable: string, create: boolean): void {
+  if (config.databaseUrl && !create && !config.localSecrets)
+    throw new Error(`${variable} must be set when DATABASE_URL is: every instance must share the same value`);
+}
+
 function devSecret(file: string, create: boolean): string | undefined {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   if (!create) return undefined;
@@ -37,6 +48,7 @@ export function resolveCredentials(config: Config, opts: { createDevCredentials:
   if (config.apiKeysSpec) {
     apiKeys = parseApiKeys(config.apiKeysSpec);
   } else {
+    refuseLocalSecret(config, 'API_KEYS', opts.createDevCredentials);
     const key = devSecret(keyFile, opts.createDevCredentials);
     if (!key)
       throw new Error(`API_KEYS is not set and there is no ${keyFile}: set API_KEYS, or run \`npm start\` once`);
@@ -46,6 +58,7 @@ export function resolveCredentials(config: Config, opts: { createDevCredentials:
   let webhookSecrets = config.webhookSecrets;
   let devSecretFile: string | undefined;
   if (!webhookSecrets?.length) {
+    refuseLocalSecret(config, 'WEBHOOK_SECRETS', opts.createDevCredentials);
     const secret = devSecret(secretFile, opts.createDevCredentials);
     if (!secret)
       throw new Error(`WEBHOOK_SECRETS is not set and there is no ${secretFile}: set it, or run \`npm start\` once`);
@@ -55,6 +68,7 @@ export function resolveCredentials(config: Config, opts: { createDevCredentials:
   // Without these, the worker's phone index and the gateways' callback URLs use local development
   // values, created once like the key above (and needed by both the API and the worker).
   const dev = (variable: string, file: string): string => {
+    refuseLocalSecret(config, variable, opts.createDevCredentials);
     const value = devSecret(join(config.dataDir, file), opts.createDevCredentials);
     if (!value)
       throw new Error(
@@ -71,6 +85,7 @@ export function resolveCredentials(config: Config, opts: { createDevCredentials:
 /** The codec UI token alone, for `npm start` to point the dev server's Web UI at the codec endpoint. */
 export function codecUiToken(config: Config, opts: { create: boolean }): string {
   if (config.codecUiToken) return config.codecUiToken;
+  refuseLocalSecret(config, 'CODEC_UI_TOKEN', opts.create);
   const file = join(config.dataDir, 'dev-codec-ui-token');
   const token = devSecret(file, opts.create);
   if (!token) throw new Error(`CODEC_UI_TOKEN is not set and there is no ${file}: set it, or run \`npm start\` once`);
@@ -83,6 +98,7 @@ export function codecUiToken(config: Config, opts: { create: boolean }): string 
  */
 export function payloadCodec(config: Config, opts: { create: boolean }): EncryptionCodec {
   if (config.payloadKeysSpec) return new EncryptionCodec(parsePayloadKeys(config.payloadKeysSpec), config.payloadKeyId);
+  refuseLocalSecret(config, 'PAYLOAD_KEYS', opts.create);
   const file = join(config.dataDir, 'dev-payload-key');
   if (!existsSync(file) && opts.create) {
     mkdirSync(config.dataDir, { recursive: true });

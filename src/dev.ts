@@ -16,7 +16,8 @@ import { startWorker, type RunningWorker } from './worker';
 const STOP_GRACE_MS = 30_000;
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  // One machine: its secrets may be local files, whatever store it uses.
+  const config = { ...loadConfig(), localSecrets: true };
   const log = createLogger(config.logLevel, 'dev');
   let devServer: RunningDevServer | undefined;
   let worker: RunningWorker | undefined;

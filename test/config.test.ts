@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config';
+import { payloadCodec, resolveCredentials } from '../src/credentials';
 import { connectionOptions } from '../src/temporal/connection';
 import { createProvider } from '../src/sms/select';
 
@@ -68,5 +69,41 @@ describe('configuration', () => {
       connectionOptions(loadConfig({ TEMPORAL_TLS_CERT_PATH: '/no/cert.pem', TEMPORAL_TLS_KEY_PATH: '/no/key.pem' })),
     ).toThrow(/TEMPORAL_TLS_CERT_PATH: cannot read \/no\/cert.pem \(ENOENT\)/);
     expect(() => loadConfig({ PAYLOAD_KEY_ID: 'k1' })).toThrow(/PAYLOAD_KEY_ID: names a key of PAYLOAD_KEYS/);
+  });
+
+  it('with DATABASE_URL keeps every store in that database, and takes no secret from one machine’s files', () => {
+    const data = mkdtempSync(join(tmpdir(), 'config-'));
+    for (const f of [
+      'dev-api-key',
+      'dev-webhook-secret',
+      'dev-phone-index-key',
+      'dev-sms-callback-token',
+      'dev-codec-ui-token',
+    ])
+      writeFileSync(join(data, f), 'x'.repeat(40));
+    writeFileSync(join(data, 'dev-payload-key'), `local-1:${Buffer.alloc(32).toString('base64')}`);
+    const local = loadConfig({ DATA_DIR: data });
+    expect(local.stores.sends).toEqual({ sqlitePath: join(data, 'sends.sqlite') });
+    expect(resolveCredentials(local, { createDevCredentials: false }).phoneIndexKey).toBe('x'.repeat(40));
+    const url = 'postgres://app@db.internal:5432/loan_reminders';
+    const shared = loadConfig({ DATA_DIR: data, DATABASE_URL: url });
+    for (const at of Object.values(shared.stores)) expect(at).toEqual({ databaseUrl: url });
+    expect(Object.keys(shared.stores).sort()).toEqual(['events', 'limits', 'operations', 'phones', 'sends']);
+    // A key made on one machine would differ from the next one's: each must be configured.
+    expect(() => resolveCredentials(shared, { createDevCredentials: false })).toThrow(
+      /API_KEYS must be set when DATABASE_URL is/,
+    );
+    const keyed = loadConfig({
+      DATA_DIR: data,
+      DATABASE_URL: url,
+      API_KEYS: `ops:${'k'.repeat(32)}:loans:write`,
+      WEBHOOK_SECRETS: 'w'.repeat(32),
+    });
+    expect(() => resolveCredentials(keyed, { createDevCredentials: false })).toThrow(/PHONE_INDEX_KEY must be set/);
+    expect(() => payloadCodec(keyed, { create: false })).toThrow(/PAYLOAD_KEYS must be set/);
+    // `npm start` is one machine: its local files still serve.
+    expect(resolveCredentials({ ...keyed, localSecrets: true }, { createDevCredentials: false }).phoneIndexKey).toBe(
+      'x'.repeat(40),
+    );
   });
 });
