@@ -44,7 +44,10 @@ export function composeVersions(file = join(ROOT, 'docker-compose.yml')) {
     if (!m) throw new Error(`${file}: no image ${image}:\${${variable}:-<version>}`);
     return m[1];
   };
-  return { server: pinned('temporalio/server', 'TEMPORAL_VERSION'), ui: pinned('temporalio/ui', 'TEMPORAL_UI_VERSION') };
+  return {
+    server: pinned('temporalio/server', 'TEMPORAL_VERSION'),
+    ui: pinned('temporalio/ui', 'TEMPORAL_UI_VERSION'),
+  };
 }
 
 /** Where the binaries of a server version are (whether or not they are built yet). */
@@ -104,8 +107,8 @@ function goEnv(name) {
   return go(['env', name], ROOT, { capture: true });
 }
 
-/** A fresh module under .tools that requires `module@version`, and its module cache folder. */
-function buildModule(name, version, module) {
+/** A fresh, empty module under .tools to `go get` into. */
+function buildModule(name, version) {
   const dir = join(TOOLS, `build-${name}-${version}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -119,7 +122,7 @@ function buildServer(version) {
     say(`Temporal server ${version}: already built in ${out.dir}`);
     return out;
   }
-  const dir = buildModule('temporal-server', version, SERVER_MODULE);
+  const dir = buildModule('temporal-server', version);
   const modCache = goEnv('GOMODCACHE');
   const before = duBytes(modCache);
   const started = Date.now();
@@ -182,7 +185,7 @@ function buildUi(version) {
   }
   mkdirSync(out.dir, { recursive: true });
   const started = Date.now();
-  const dir = buildModule('temporal-ui', version, UI_MODULE);
+  const dir = buildModule('temporal-ui', version);
   try {
     const served = servedUiVersion(version, dir);
     if (served !== version) say(`${UI_MODULE}: v${version} is not on the proxy; building v${served}`);
