@@ -67,6 +67,8 @@ export async function startLocalPostgres(opts: {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     chownSync(dir, uid, gid);
+    if (spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-w', dir]).status !== 0)
+      throw new Error(`the postgres user cannot reach ${dir}: a folder above it is closed to other users`);
   }
   if (!existsSync(join(data, 'PG_VERSION'))) {
     run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);

@@ -356,11 +356,12 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
     log(`healthy in ${(startMs / 1000).toFixed(1)} s`);
 
     const ns = ['--namespace', opts.namespace];
-    if (!cli('operator', 'namespace', 'describe', ...ns).ok) {
-      must(
-        `namespace create ${opts.namespace}`,
-        cli('operator', 'namespace', 'create', ...ns, '--retention', opts.retention ?? '30d'),
-      );
+    // Right after start the frontend may still turn requests away (no matching host yet): retried.
+    for (let i = 0; !cli('operator', 'namespace', 'describe', ...ns).ok; i++) {
+      const r = cli('operator', 'namespace', 'create', ...ns, '--retention', opts.retention ?? '30d');
+      if (r.ok || /already (exists|registered)/i.test(r.out)) break;
+      if (i > 30) must(`namespace create ${opts.namespace}`, r);
+      await sleep(500);
     }
     // A new namespace takes a few seconds to reach every part of the server.
     let existing = '';
