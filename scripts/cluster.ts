@@ -233,7 +233,7 @@ async function main(): Promise<void> {
     const lines = [
       '',
       'loan-reminders cluster is up:',
-      `  Temporal     ${temporal.address} (server ${temporal.version}, ${historyShards} history shards, namespace ${namespace}; healthy ${(temporal.startMs / 1000).toFixed(1)} s after start)`,
+      `  Temporal     ${temporal.address} (server ${temporal.version}, ${temporal.historyShards} history shards, namespace ${namespace}; healthy ${(temporal.startMs / 1000).toFixed(1)} s after start)`,
       `  Web UI       ${temporal.uiUrl ?? `none (${temporal.uiMissing})`}`,
       `  PostgreSQL   ${pg ? `127.0.0.1:${pg.port}` : new URL(adminUrl).host}: temporal, temporal_visibility, loan_reminders`,
       ...apiUrls.map((u, i) => `  API ${String(i + 1).padEnd(8)} ${u}`),

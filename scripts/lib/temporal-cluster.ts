@@ -49,6 +49,8 @@ export interface TemporalCluster {
   serverLog: string;
   uiLog?: string;
   version: string;
+  /** The shard count the cluster has: the one stored on first start, whatever `historyShards` says. */
+  historyShards: number;
   /** Milliseconds from starting the server process to a healthy frontend. */
   startMs: number;
   stop(): Promise<void>;
@@ -353,7 +355,16 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
       await sleep(200);
     }
     const startMs = Date.now() - started;
-    log(`healthy in ${(startMs / 1000).toFixed(1)} s`);
+    const described = JSON.parse(must('cluster describe', cli('operator', 'cluster', 'describe', '-o', 'json'))) as {
+      historyShardCount?: number;
+    };
+    const historyShards = Number(described.historyShardCount);
+    log(`healthy in ${(startMs / 1000).toFixed(1)} s; ${historyShards} history shards`);
+    if (historyShards !== opts.historyShards) {
+      log(
+        `the database was set up with ${historyShards} history shards; ${opts.historyShards} ignored (fixed at first start)`,
+      );
+    }
 
     const ns = ['--namespace', opts.namespace];
     // Right after start the frontend may still turn requests away (no matching host yet): retried.
@@ -414,7 +425,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
       }
       log(`Web UI on ${uiUrl} (log ${uiLog})`);
     }
-    return { address, uiUrl, uiMissing, serverLog, uiLog, version: bin.version, startMs, stop };
+    return { address, uiUrl, uiMissing, serverLog, uiLog, version: bin.version, historyShards, startMs, stop };
   } catch (err) {
     await stop();
     throw err;

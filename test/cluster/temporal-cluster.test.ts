@@ -161,6 +161,7 @@ describe.skipIf(!process.env.LOAN_REMINDERS_CLUSTER_TEST)('Temporal server on Po
 
   it('reports how fast the server started', () => {
     console.log(`temporal-server ${cluster.version} healthy ${cluster.startMs} ms after start`);
+    expect(cluster.historyShards).toBe(HISTORY_SHARDS);
     expect(cluster.startMs).toBeLessThan(120_000);
   });
 });
