@@ -307,6 +307,13 @@ function stopProcess(child: ChildProcess, graceMs = 20_000): Promise<void> {
 
 export async function startTemporalCluster(opts: TemporalClusterOptions): Promise<TemporalCluster> {
   const log = opts.log ?? (() => {});
+  // Temporal's SQL schema stores each service's membership port in a SMALLINT column
+  // (cluster_membership.rpc_port): a port above 32767 fails at start ("out of range for type smallint").
+  const highest = opts.port + Math.max(...Object.values(PORTS));
+  if (opts.port < 1 || highest > 32_767)
+    throw new Error(
+      `Temporal's ports ${opts.port}..${highest} must lie within 1..32767 (its SQL schema keeps them as smallint)`,
+    );
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
   const bin = temporalBinaries({ log });

@@ -12,7 +12,7 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } 
 import { temporal } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalPostgres, type LocalPostgres } from '../../scripts/lib/postgres';
+import { freePort, startLocalPostgres, type LocalPostgres } from '../../scripts/lib/postgres';
 import {
   PORTS,
   setupSearchAttributes,
@@ -36,7 +36,8 @@ function portFree(port: number): Promise<boolean> {
 async function freePortBlock(): Promise<number> {
   const size = Math.max(...Object.values(PORTS)) + 1;
   for (let i = 0; i < 50; i++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    // Below 32768: Temporal keeps membership ports in a smallint column.
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     const all = await Promise.all(Array.from({ length: size }, (_, k) => portFree(base + k)));
     if (all.every(Boolean)) return base;
   }
@@ -56,7 +57,7 @@ describe.skipIf(!process.env.LOAN_REMINDERS_CLUSTER_TEST)('Temporal server on Po
     // PostgreSQL runs as the postgres user when the test runs as root: it must reach its folder.
     chmodSync(dir, 0o755);
     pg = await startLocalPostgres({ dir: join(dir, 'postgres') });
-    const uiPort = await freePortBlock();
+    const uiPort = await freePort();
     cluster = await startTemporalCluster({
       postgresAdminUrl: pg.adminUrl,
       port: await freePortBlock(),
