@@ -325,6 +325,40 @@ describe('docker-compose.yml', () => {
     expect(read('Dockerfile'), 'the image has the worker health check script').toContain(`COPY ${script}`);
   });
 
+  it('shares no volume between the app containers: DATA_DIR is a tmpfs, the outbox the one exception', () => {
+    const mounts = (service: Service) =>
+      (service.volumes ?? []).map((v) =>
+        typeof v === 'string' ? v : `${v.source ?? ''}:${(v as { target?: string }).target ?? ''}`,
+      );
+    const tmpfs = (service: Service) => [(service as { tmpfs?: string | string[] }).tmpfs ?? []].flat();
+    const api = compose.services.api;
+    const worker = compose.services.worker;
+    expect(tmpfs(api), 'api: DATA_DIR (/app/data) is a tmpfs').toContain('/app/data');
+    expect(mounts(api), 'api mounts nothing').toEqual([]);
+    // The worker's only volume is the outbox provider's file (SMS_PROVIDER=outbox).
+    expect(mounts(worker)).toEqual(['outbox:/app/data']);
+    const named = (service: Service) =>
+      mounts(service)
+        .map((m) => m.split(':')[0])
+        .filter((m) => !m.startsWith('.'));
+    for (const [a, sa] of services) {
+      for (const [b, sb] of services) {
+        if (a >= b) continue;
+        const both = named(sa).filter((v) => named(sb).includes(v));
+        expect(both, `${a} and ${b} share a volume`).toEqual([]);
+      }
+    }
+    expect(Object.keys((compose.volumes ?? {}) as Record<string, unknown>).sort()).toEqual(['outbox', 'postgres-data']);
+  });
+
+  it('gives Temporal history shards for growth, explained in deploy/README.md', () => {
+    const env = compose.services.temporal.environment as Record<string, string>;
+    const shards = Number(withDefaults(env.NUM_HISTORY_SHARDS));
+    // Fixed when the temporal database is created: sized for the largest load, not the first month.
+    expect(shards).toBeGreaterThanOrEqual(512);
+    expect(documented()).toContain('## History shards');
+  });
+
   it("registers the loan workflow's search attributes with their types", () => {
     const script = read('deploy/temporal/setup-namespace.sh');
     const list = /^SEARCH_ATTRIBUTES="([^"]*)"$/m.exec(script)?.[1];
