@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // The fault suite has its own command (`npm run test:faults`, vitest.faults.config.mts).
-    exclude: ['test/faults/**', '**/node_modules/**'],
+    exclude: ['test/faults/**', 'test/cluster/**', '**/node_modules/**'],
     // Each file starts its own Temporal server. One file at a time: the time-skipping server's
     // clock is sensitive to a loaded machine (an activity still unclaimed when it skips), and the
     // end-to-end files run whole stacks of their own.

@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick] [-- --only=start,fanout,payment,sleeping,history] [-- --label=name]
-// [-- --pragmas=none]`: the performance suite. Each scenario measures the service and a baseline in
+// [-- --pragmas=none] [-- --temporal=cluster]`: the performance suite (`cluster`: start, fan-out and
+// payment on the Temporal server built from Go modules on PostgreSQL). Each scenario measures the service and a baseline in
 // the same run and prints their ratio; the results go to bench/results/bench-<label>.json with a
 // description of the machine. Worker tuning comes from the usual WORKER_* variables.
 import { execFileSync } from 'node:child_process';
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       label: { type: 'string' },
       pragmas: { type: 'string' },
+      temporal: { type: 'string', default: 'dev-server' },
     },
   });
   const form = values.quick ? 'quick' : 'full';
@@ -98,6 +100,9 @@ async function main(): Promise<void> {
       throw new Error(`--only: unknown scenario ${o}; known: ${SCENARIOS.join(', ')}`);
   const pragmas =
     values.pragmas === 'none' ? [] : values.pragmas ? values.pragmas.split(',') : [...DEV_SERVER_SQLITE_PRAGMAS];
+  const temporal = values.temporal;
+  if (temporal !== 'dev-server' && temporal !== 'cluster')
+    throw new Error(`--temporal: dev-server or cluster (the Temporal server on PostgreSQL), not ${temporal}`);
   const began = Date.now();
   const results: ScenarioResult[] = [];
   const step = async (name: string, fn: () => Promise<ScenarioResult>) => {
@@ -110,7 +115,7 @@ async function main(): Promise<void> {
 
   if (only.has('history')) await step('history size', historySize);
   if (only.has('start') || only.has('fanout') || only.has('payment')) {
-    const s = await startBenchServer({ pragmas });
+    const s = await startBenchServer({ pragmas, temporal });
     try {
       if (only.has('start')) await step('start throughput', () => startThroughput(s, sizes.start));
       if (only.has('fanout'))
@@ -131,7 +136,7 @@ async function main(): Promise<void> {
     form,
     at: new Date().toISOString(),
     seconds: Math.round((Date.now() - began) / 1000),
-    machine: machine(pragmas),
+    machine: { ...machine(pragmas), temporalServer: temporal },
     results,
   };
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');

@@ -3,16 +3,38 @@
 // SMS provider). Each process can be asked for its resident memory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { EncryptionCodec, encryptedDataConverter, parsePayloadKeys } from '../../src/codec/encryption';
 import { DEV_SERVER_SQLITE_PRAGMAS, startDevServer, type RunningDevServer } from '../../src/temporal/dev-server';
+import { startLocalPostgres } from '../../scripts/lib/postgres';
+import { freePortBlock, startTemporalCluster } from '../../scripts/lib/temporal-cluster';
 import { freePort, ROOT } from '../../test/helpers/stack';
 
+/** PostgreSQL in the run's folder and the Temporal server on it. */
+async function startClusterServer(dir: string): Promise<Pick<RunningDevServer, 'address' | 'stop'>> {
+  chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user when this runs as root
+  const pg = await startLocalPostgres({ dir: join(dir, 'postgres'), ephemeral: true });
+  const cluster = await startTemporalCluster({
+    postgresAdminUrl: pg.adminUrl,
+    port: await freePortBlock(),
+    historyShards: 16,
+    namespace: 'default',
+    dir: join(dir, 'temporal'),
+  });
+  return {
+    address: cluster.address,
+    async stop() {
+      await cluster.stop();
+      await pg.stop();
+    },
+  };
+}
+
 export interface BenchServer {
-  server: RunningDevServer;
+  server: Pick<RunningDevServer, 'address' | 'stop'>;
   dbFile: string;
   dir: string;
   client: Client;
@@ -23,18 +45,27 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startBenchServer(opts: { pragmas?: readonly string[] } = {}): Promise<BenchServer> {
+/**
+ * The Temporal server of a run: the CLI's dev server on a SQLite file (the default), or the
+ * Temporal server built from Go modules on PostgreSQL, as docker-compose.yml runs it (`cluster`).
+ */
+export async function startBenchServer(
+  opts: { pragmas?: readonly string[]; temporal?: 'dev-server' | 'cluster' } = {},
+): Promise<BenchServer> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const dbFile = join(dir, 'temporal.db');
   const [port, uiPort] = [await freePort(), await freePort()];
-  const server = await startDevServer({
-    port,
-    uiPort,
-    dbFile,
-    namespace: 'default',
-    headless: true,
-    sqlitePragmas: opts.pragmas ?? DEV_SERVER_SQLITE_PRAGMAS,
-  });
+  const server: Pick<RunningDevServer, 'address' | 'stop'> =
+    opts.temporal === 'cluster'
+      ? await startClusterServer(dir)
+      : await startDevServer({
+          port,
+          uiPort,
+          dbFile,
+          namespace: 'default',
+          headless: true,
+          sqlitePragmas: opts.pragmas ?? DEV_SERVER_SQLITE_PRAGMAS,
+        });
   const payloadKeys = `bench:${randomBytes(32).toString('base64')}`;
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({

@@ -9,6 +9,7 @@
 //   4. the namespace and the loan search attributes, with the Temporal CLI
 //      (deploy/temporal/setup-namespace.sh; the attributes are read from that script);
 //   5. the Web UI server, when it was built and a UI port is given.
+import { createServer } from 'node:net';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -303,6 +304,26 @@ function stopProcess(child: ChildProcess, graceMs = 20_000): Promise<void> {
     });
     child.kill('SIGTERM');
   });
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
+}
+
+/** A base port whose block (frontend, history, matching, worker, membership, HTTP) is free, below 32768. */
+export async function freePortBlock(): Promise<number> {
+  const size = Math.max(...Object.values(PORTS)) + 1;
+  for (let i = 0; i < 50; i++) {
+    // Below 32768: Temporal keeps membership ports in a smallint column.
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
+    const all = await Promise.all(Array.from({ length: size }, (_, k) => portFree(base + k)));
+    if (all.every(Boolean)) return base;
+  }
+  throw new Error('no free block of ports below 32768');
 }
 
 export async function startTemporalCluster(opts: TemporalClusterOptions): Promise<TemporalCluster> {

@@ -2,10 +2,12 @@
 // worker wire the same code to different providers.
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CompleteAsyncError, Context, log } from '@temporalio/activity';
-import { ActivityCancelledError } from '@temporalio/client';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
-import { deliveredEventOf, type EventStore, type LoanEvent } from '../store/events';
-import type { SendLedger } from '../store/send-ledger';
+import { ActivityCancelledError, WorkflowNotFoundError } from '@temporalio/client';
+import { workflowIdForLoan } from '../domain/loan';
+import { deliveredEventOf, receiptEventOf, type EventStore, type LoanEvent } from '../store/events';
+import type { DeliveryReceipt, SendLedger } from '../store/send-ledger';
+import { deliveryFailedSignal } from '../workflows/loan-reminder';
 import { InvalidPhoneNumberError, type OutgoingSms, type SmsProvider, type SmsReceipt } from '../sms/provider';
 
 export interface ActivityDeps {
@@ -133,8 +135,14 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
       // Recorded the moment the provider answers: the only window left for a duplicate is a crash
       // between the provider's answer and this line (see README, "Exactly once"). Should this write
       // fail, the claim is kept, not given back: a retry waits for it to run out.
-      await ledger?.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt);
+      const early = (await ledger?.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt)) ?? [];
       const eventsRecorded = await recordSent(receipt);
+      if (early.length) {
+        // What the receipts webhook would have done with them, done now: the facts to the event
+        // store, a failure to the loan.
+        await append(early.map((r) => receiptEventOf(sms.name, receipt.messageId, message, r)));
+        await tellLoanOfFailures(message, early);
+      }
       log.info(receipt.duplicate ? 'SMS already sent; not sent again' : 'SMS sent', {
         loanId: message.loanId,
         stage: message.stage,
@@ -157,6 +165,26 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** Receipts that reached the ledger before the send was recorded: a failure is told to the loan, as the webhook does. */
+async function tellLoanOfFailures(message: OutgoingSms, receipts: readonly DeliveryReceipt[]): Promise<void> {
+  for (const r of receipts) {
+    log.info('Delivery receipt that came before its send was recorded', { loanId: message.loanId, status: r.status });
+    if (r.status !== 'failed') continue;
+    try {
+      await Context.current()
+        .client.workflow.getHandle(workflowIdForLoan(message.loanId))
+        .signal(deliveryFailedSignal, {
+          idempotencyKey: message.idempotencyKey,
+          reason: r.error ?? 'failed',
+          permanent: r.permanent,
+        });
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError))
+        log.warn('Could not tell the loan of an early failure receipt', { loanId: message.loanId });
+    }
+  }
+}
 
 /**
  * Whether the workflow has asked to cancel the running activity: the server's answer to a

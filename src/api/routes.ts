@@ -54,7 +54,7 @@ import {
 } from '../workflows/search-attributes';
 import { effectivenessCsv } from '../analytics/csv';
 import { effectiveness } from '../analytics/effectiveness';
-import type { EventStore } from '../store/events';
+import { receiptEventOf, type EventStore } from '../store/events';
 import type { SendLedger } from '../store/send-ledger';
 import type { PhoneIndex } from '../store/phone-index';
 import type { Scope } from './auth';
@@ -788,7 +788,8 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
       path: '/v1/webhooks/sms/:provider/status',
       operationId: 'smsDeliveryReceipt',
       tag: 'webhooks',
-      summary: 'Delivery receipts from the SMS gateway (Twilio signed; Aliyun and Tencent with ?token=)',
+      summary:
+        'Delivery receipts from the SMS gateway (Twilio signed; Aliyun, Tencent and the local outbox with ?token=)',
       auth: 'provider-callback',
       responses: CALLBACK_RESPONSES,
       handler: async (req, res) => {
@@ -798,18 +799,18 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         for (const r of readable(provider, 'status', () => parseReceipts(provider, raw, req.headers['content-type']))) {
           if (!r.providerMessageId || r.status === 'pending') continue;
           const send = await ledger.recordReceipt(provider, r.providerMessageId, { status: r.status, error: r.error });
-          if (!send) continue;
+          if (!send) {
+            // Before its send is recorded (the worker crashed between the provider's answer and its
+            // ledger, or the carrier is quick): kept, and applied when the send is recorded.
+            await ledger.parkReceipt(provider, r.providerMessageId, {
+              status: r.status,
+              error: r.error,
+              permanent: r.permanent,
+            });
+            continue;
+          }
           await d.events?.append([
-            {
-              // A provider repeating its receipt repeats this id: stored once.
-              eventId: `receipt:${provider}:${r.providerMessageId}:${r.status}`,
-              loanId: send.loanId,
-              kind: r.status === 'delivered' ? 'message-delivered' : 'message-failed',
-              at: new Date().toISOString(),
-              messageKey: send.idempotencyKey,
-              stage: send.stage,
-              detail: { provider, permanent: r.permanent },
-            },
+            receiptEventOf(provider, r.providerMessageId, send, { status: r.status, permanent: r.permanent }),
           ]);
           if (r.status !== 'failed') continue;
           const h = handle(send.loanId);

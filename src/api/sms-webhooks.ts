@@ -1,14 +1,16 @@
 // What SMS gateways push back: delivery receipts and the borrowers' replies. Each provider's format
 // and authentication: Twilio signs its callbacks (X-Twilio-Signature, checked with the official
 // package); Aliyun and Tencent do not sign theirs, so their callback URLs carry a secret token
-// (SMS_CALLBACK_TOKEN) compared in constant time.
+// (SMS_CALLBACK_TOKEN) compared in constant time. The local outbox has callbacks of its own, in the
+// same places and with the same token, so a rehearsal (`npm run cluster`, the fault suite) can post
+// the receipts and replies a gateway would.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import twilio from 'twilio';
 import { z } from 'zod';
 import { ProblemError } from './problem';
 
-export type Provider = 'twilio' | 'aliyun' | 'tencent';
-export const PROVIDERS: readonly Provider[] = ['twilio', 'aliyun', 'tencent'];
+export type Provider = 'twilio' | 'aliyun' | 'tencent' | 'outbox';
+export const PROVIDERS: readonly Provider[] = ['twilio', 'aliyun', 'tencent', 'outbox'];
 
 export interface Receipt {
   providerMessageId: string;
@@ -79,7 +81,7 @@ function digitsOf(phone: string, countryCode = ''): string {
   return /^1\d{10}$/.test(d) ? `86${d}` : d;
 }
 
-/** Each gateway's callbacks are of one content type: Twilio posts a form, Aliyun and Tencent JSON. */
+/** Each gateway's callbacks are of one content type: Twilio posts a form, the others JSON. */
 function checkContentType(provider: Provider, contentType: string | undefined): void {
   const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
   const form = type === 'application/x-www-form-urlencoded';
@@ -122,6 +124,10 @@ const SHAPES = {
     }),
   ),
   aliyunReply: items(z.looseObject({ phone_number: id, content: z.string(), sequence_id: id.optional() })),
+  outboxReceipt: items(
+    z.looseObject({ message_id: id, status: z.enum(['delivered', 'failed']), error: z.string().max(200).optional() }),
+  ),
+  outboxReply: items(z.looseObject({ from: id, text: z.string(), id: id.optional() })),
   tencentReply: items(z.looseObject({ mobile: id, nationcode: id.optional(), text: z.string(), time: id.optional() })),
 };
 
@@ -164,6 +170,14 @@ export function parseReceipts(provider: Provider, raw: Buffer, contentType?: str
       error: r.success ? undefined : `${str(r.err_code)} ${str(r.err_msg)}`.trim(),
       // Aliyun's and Tencent's receipt codes come from the carriers and vary: a failure is recorded
       // and told to the loan, but does not by itself block the number.
+      permanent: false,
+    }));
+  }
+  if (provider === 'outbox') {
+    return shaped(SHAPES.outboxReceipt, json(raw), 'an outbox delivery report').map((r) => ({
+      providerMessageId: r.message_id,
+      status: r.status,
+      error: r.error,
       permanent: false,
     }));
   }
@@ -215,6 +229,13 @@ export function parseReplies(
       answerId: answerId(r.sequence_id),
     }));
   }
+  if (provider === 'outbox') {
+    return shaped(SHAPES.outboxReply, json(raw), 'an outbox incoming message').map((r) => ({
+      phone: digitsOf(r.from),
+      text: r.text,
+      answerId: answerId(r.id),
+    }));
+  }
   return shaped(SHAPES.tencentReply, json(raw), 'a Tencent incoming message').map((r) => {
     const phone = digitsOf(r.mobile, r.nationcode);
     return { phone, text: r.text, answerId: answerId(r.time !== undefined ? `${phone}-${r.time}` : undefined) };
@@ -226,5 +247,6 @@ export function acknowledgement(provider: Provider): { type: string; body: strin
   if (provider === 'twilio')
     return { type: 'text/xml', body: '<?xml version="1.0" encoding="UTF-8"?><Response></Response>' };
   if (provider === 'aliyun') return { type: 'application/json', body: JSON.stringify({ code: 0, msg: '成功' }) };
+  if (provider === 'outbox') return { type: 'application/json', body: JSON.stringify({ ok: true }) };
   return { type: 'application/json', body: JSON.stringify({ result: 0, errmsg: 'OK' }) };
 }

@@ -15,9 +15,12 @@ export interface OutboxLine extends OutgoingSms {
   segments: number;
 }
 
+/** Every whole line of the outbox; a line another process is writing at this moment is left for later. */
 export function readOutbox(path: string): OutboxLine[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
+  const text = readFileSync(path, 'utf8');
+  return text
+    .slice(0, text.lastIndexOf('\n') + 1)
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as OutboxLine);

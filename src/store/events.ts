@@ -57,3 +57,21 @@ export interface EventStore {
 export function deliveredEventOf(sent: LoanEvent): LoanEvent {
   return { ...sent, eventId: `${sent.eventId}:delivered`, kind: 'message-delivered', detail: undefined };
 }
+
+/** The "delivered" or "failed" fact of a carrier's receipt; a provider repeating its receipt repeats this id. */
+export function receiptEventOf(
+  provider: string,
+  providerMessageId: string,
+  send: { loanId: string; idempotencyKey: string; stage: string },
+  receipt: { status: 'delivered' | 'failed'; permanent: boolean },
+): LoanEvent {
+  return {
+    eventId: `receipt:${provider}:${providerMessageId}:${receipt.status}`,
+    loanId: send.loanId,
+    kind: receipt.status === 'delivered' ? 'message-delivered' : 'message-failed',
+    at: new Date().toISOString(),
+    messageKey: send.idempotencyKey,
+    stage: send.stage,
+    detail: { provider, permanent: receipt.permanent },
+  };
+}

@@ -47,6 +47,22 @@ export const MIGRATIONS: Record<Concern, Record<string, Migration>> = {
         await db.schema.alterTable('sms_sends').addColumn('claim_expires_at_ms', 'bigint').execute();
       },
     },
+    /** Receipts that came before their send was recorded (a crash in between, a fast carrier): kept until it is. */
+    '003-early-receipts': {
+      async up(db: Db) {
+        await db.schema
+          .createTable('sms_early_receipts')
+          .ifNotExists()
+          .addColumn('provider', 'text', (c) => c.notNull())
+          .addColumn('provider_message_id', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('error', 'text')
+          .addColumn('permanent', 'integer', (c) => c.notNull())
+          .addColumn('received_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('sms_early_receipts_pk', ['provider', 'provider_message_id', 'status'])
+          .execute();
+      },
+    },
   },
 
   /** The phone index: each loan's number as a keyed digest (src/store/phone-index.ts). */

@@ -40,14 +40,27 @@ export interface SendClaim {
 export type ClaimResult =
   { outcome: 'claimed' } | { outcome: 'accepted'; record: SendRecord } | { outcome: 'held'; until: number };
 
+/** A carrier's receipt for a send, as the receipts webhook read it. */
+export interface DeliveryReceipt {
+  status: 'delivered' | 'failed';
+  error?: string;
+  permanent: boolean;
+}
+
 export interface SendLedger {
   get(key: string): Promise<SendRecord | undefined>;
   /** Takes the key for one attempt, atomically: a new key, or one whose earlier claim has run out. */
   claim(c: SendClaim): Promise<ClaimResult>;
   /** Gives back an attempt's claim that did not reach the provider (or was refused by it). */
   release(key: string, owner: string): Promise<void>;
-  /** Records that the provider accepted the message: from now on the key is never sent again. */
-  accept(key: string, providerMessageId: string, acceptedAt: string): Promise<void>;
+  /**
+   * Records that the provider accepted the message: from now on the key is never sent again.
+   * Returns the receipts that reached the ledger before this (see parkReceipt), now recorded
+   * against the send, for the caller to act on as the webhook would have.
+   */
+  accept(key: string, providerMessageId: string, acceptedAt: string): Promise<DeliveryReceipt[]>;
+  /** Keeps a receipt whose send is not recorded yet, for accept to apply; a repeat is kept once. */
+  parkReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt): Promise<void>;
   /** Records a carrier's delivery receipt against its send; returns that send, or undefined if none has this id. */
   recordReceipt(
     provider: string,
@@ -77,10 +90,37 @@ const ACCEPT = `UPDATE sms_sends SET state = 'accepted', provider_message_id = $
   WHERE idempotency_key = $3 AND state = 'sending'`;
 const RELEASE = `UPDATE sms_sends SET claimed_by = NULL, claim_expires_at_ms = NULL
   WHERE idempotency_key = $1 AND claimed_by = $2 AND state = 'sending'`;
+const PARK = `INSERT INTO sms_early_receipts (provider, provider_message_id, status, error, permanent, received_at)
+  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, provider_message_id, status) DO NOTHING`;
+const EARLY = `SELECT r.status, r.error, r.permanent, r.received_at FROM sms_early_receipts r
+  JOIN sms_sends s ON s.provider = r.provider AND s.provider_message_id = r.provider_message_id
+  WHERE s.idempotency_key = $1 ORDER BY r.received_at`;
+const UNPARK = `DELETE FROM sms_early_receipts WHERE provider = $1 AND provider_message_id = $2`;
 const RECEIPT = `UPDATE sms_sends SET delivery_status = $1, delivery_error = $2, delivery_at = $3
   WHERE provider = $4 AND provider_message_id = $5 RETURNING ${COLUMNS}`;
 
 type Row = SendRecord & { claimExpires?: string | number | null };
+type EarlyRow = {
+  status: 'delivered' | 'failed';
+  error: string | null;
+  permanent: number | boolean;
+  received_at: string;
+};
+
+const earlyReceipts = (rows: EarlyRow[]): DeliveryReceipt[] =>
+  rows.map((r) => ({
+    status: r.status,
+    ...(r.error ? { error: r.error } : {}),
+    permanent: Boolean(Number(r.permanent)),
+  }));
+const parkParams = (provider: string, id: string, r: DeliveryReceipt) => [
+  provider,
+  id,
+  r.status,
+  r.error ?? null,
+  r.permanent ? 1 : 0,
+  new Date().toISOString(),
+];
 
 function record(row: Row | undefined): SendRecord | undefined {
   if (!row) return undefined;
@@ -108,7 +148,10 @@ function claimLost(row: Row | undefined): ClaimResult {
 export class SqliteSendLedger implements SendLedger {
   private readonly db: Database.Database;
   private readonly opened: Ready;
-  private statements?: Record<'byKey' | 'claim' | 'release' | 'accept' | 'receipt', Database.Statement<unknown[]>>;
+  private statements?: Record<
+    'byKey' | 'claim' | 'release' | 'accept' | 'receipt' | 'park' | 'early' | 'unpark',
+    Database.Statement<unknown[]>
+  >;
   private readonly commits: GroupCommit;
 
   constructor(readonly path: string) {
@@ -127,6 +170,9 @@ export class SqliteSendLedger implements SendLedger {
       release: this.db.prepare(forSqlite(RELEASE)),
       accept: this.db.prepare(forSqlite(ACCEPT)),
       receipt: this.db.prepare(forSqlite(RECEIPT)),
+      park: this.db.prepare(forSqlite(PARK)),
+      early: this.db.prepare(forSqlite(EARLY)),
+      unpark: this.db.prepare(forSqlite(UNPARK)),
     };
     return this.statements;
   }
@@ -150,9 +196,27 @@ export class SqliteSendLedger implements SendLedger {
     await this.commits.run(() => s.release.run(key, owner), { durable: false });
   }
 
-  async accept(key: string, providerMessageId: string, acceptedAt: string): Promise<void> {
+  async accept(key: string, providerMessageId: string, acceptedAt: string): Promise<DeliveryReceipt[]> {
     const s = await this.s();
-    await this.commits.run(() => s.accept.run(providerMessageId, acceptedAt, key), { durable: true });
+    let early: EarlyRow[] = [];
+    await this.commits.run(
+      () => {
+        s.accept.run(providerMessageId, acceptedAt, key);
+        early = s.early.all(key) as EarlyRow[];
+        if (!early.length) return;
+        const send = s.byKey.get(key) as Row;
+        const last = early[early.length - 1];
+        s.receipt.get(last.status, last.error, last.received_at, send.provider, providerMessageId);
+        s.unpark.run(send.provider, providerMessageId);
+      },
+      { durable: true },
+    );
+    return earlyReceipts(early);
+  }
+
+  async parkReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt): Promise<void> {
+    const s = await this.s();
+    await this.commits.run(() => s.park.run(...parkParams(provider, providerMessageId, receipt)), { durable: false });
   }
 
   async recordReceipt(provider: string, providerMessageId: string, receipt: { status: string; error?: string }) {
@@ -198,8 +262,31 @@ export class PostgresSendLedger implements SendLedger {
     await this.q(RELEASE, [key, owner]);
   }
 
-  async accept(key: string, providerMessageId: string, acceptedAt: string): Promise<void> {
-    await this.q(ACCEPT, [providerMessageId, acceptedAt, key]);
+  async accept(key: string, providerMessageId: string, acceptedAt: string): Promise<DeliveryReceipt[]> {
+    await this.opened.ready;
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(ACCEPT, [providerMessageId, acceptedAt, key]);
+      const early = (await c.query<EarlyRow>(EARLY, [key])).rows;
+      if (early.length) {
+        const send = (await c.query<Row>(BY_KEY, [key])).rows[0];
+        const last = early[early.length - 1];
+        await c.query(RECEIPT, [last.status, last.error, last.received_at, send.provider, providerMessageId]);
+        await c.query(UNPARK, [send.provider, providerMessageId]);
+      }
+      await c.query('COMMIT');
+      return earlyReceipts(early);
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  async parkReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt): Promise<void> {
+    await this.q(PARK, parkParams(provider, providerMessageId, receipt));
   }
 
   async recordReceipt(provider: string, providerMessageId: string, receipt: { status: string; error?: string }) {

@@ -10,6 +10,7 @@ import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
 import { createApp } from '../../src/api/app';
+import { parseReceipts, parseReplies } from '../../src/api/sms-webhooks';
 import { createLogger } from '../../src/log';
 import type { OutgoingSms, SmsProvider, SmsReceipt } from '../../src/sms/provider';
 import { SqlitePhoneIndex } from '../../src/store/phone-index';
@@ -193,6 +194,24 @@ describe('replies', () => {
     expect(twilioAnswers).toHaveLength(1);
     expect(twilioAnswers[0].answerId).toMatch(/^twilio:[0-9a-f]{64}$/);
     expect(twilioAnswers[0].answerId).not.toContain(params.MessageSid);
+  });
+
+  it('reads the local outbox’s own callbacks (for rehearsals), behind the same token', async () => {
+    const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+    expect(
+      parseReceipts('outbox', json([{ message_id: 'm-1', status: 'failed', error: 'off' }]), 'application/json'),
+    ).toEqual([{ providerMessageId: 'm-1', status: 'failed', error: 'off', permanent: false }]);
+    const replies = parseReplies(
+      'outbox',
+      json({ from: '+86 139 0000 0001', text: 'STOP', id: 'r-1' }),
+      'application/json',
+      (p, v) => `${p}|${v}`,
+    );
+    expect(replies).toEqual([{ phone: '8613900000001', text: 'STOP', answerId: 'outbox:sms-reply:outbox|r-1' }]);
+    expect(() => parseReceipts('outbox', json([{ message_id: 'm-1', status: 'maybe' }]), 'application/json')).toThrow(
+      /not an outbox delivery report/,
+    );
+    await request(app).post('/v1/webhooks/sms/outbox/status?token=wrong').type('json').send([]).expect(401);
   });
 
   it('answers 404 for an unknown provider', async () => {

@@ -1,10 +1,9 @@
 // A real Temporal server on PostgreSQL, as docker-compose.yml runs it, built from Go modules
 // (scripts/temporal-server.mjs) and started by scripts/lib/temporal-cluster.ts: a workflow round
 // trip through it, and its history is rows in PostgreSQL.
-// Run with `npm run test:cluster` (vitest.cluster.config.mts); skipped by the default suite, since
+// Run with `npm run test:cluster` (vitest.cluster.config.mts); not part of the default suite, since
 // the first build compiles the server (about 12 minutes on 2 cores from an empty Go cache).
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -14,7 +13,7 @@ import { Client as PgClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startLocalPostgres, type LocalPostgres } from '../../scripts/lib/postgres';
 import {
-  PORTS,
+  freePortBlock,
   setupSearchAttributes,
   startTemporalCluster,
   temporalBinaries,
@@ -24,27 +23,7 @@ import {
 const HISTORY_SHARDS = 16;
 const silent = new DefaultLogger('ERROR');
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose block (frontend, history, matching, worker, membership, HTTP) is free. */
-async function freePortBlock(): Promise<number> {
-  const size = Math.max(...Object.values(PORTS)) + 1;
-  for (let i = 0; i < 50; i++) {
-    // Below 32768: Temporal keeps membership ports in a smallint column.
-    const base = 20_000 + Math.floor(Math.random() * 12_000);
-    const all = await Promise.all(Array.from({ length: size }, (_, k) => portFree(base + k)));
-    if (all.every(Boolean)) return base;
-  }
-  throw new Error('no free block of ports');
-}
-
-describe.skipIf(!process.env.LOAN_REMINDERS_CLUSTER_TEST)('Temporal server on PostgreSQL', () => {
+describe('Temporal server on PostgreSQL', () => {
   let dir: string;
   let pg: LocalPostgres;
   let cluster: TemporalCluster;

@@ -56,6 +56,8 @@ export class ManagedProcess {
   private child?: ChildProcess;
   private exit?: Promise<void>;
   private tail = '';
+  /** The beginning of the current run's output: what it said while starting. */
+  private head = '';
   /** How many times it has been started. */
   starts = 0;
 
@@ -84,8 +86,10 @@ export class ManagedProcess {
     hookProcessExit();
     // One process, not a wrapper with a child of its own, so a signal reaches the program itself.
     const child = spawn(this.command, this.args(), { cwd: ROOT, env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.head = '';
     const keep = (d: Buffer) => {
       this.tail = (this.tail + d.toString('utf8')).slice(-OUTPUT_TAIL);
+      if (this.head.length < OUTPUT_TAIL) this.head += d.toString('utf8');
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
@@ -110,6 +114,11 @@ export class ManagedProcess {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
     await this.exit;
     clearTimeout(timer);
+  }
+
+  /** Whether the current run has printed this (while starting: the head of its output is kept). */
+  said(text: string): boolean {
+    return this.running && this.head.includes(text);
   }
 
   /** Fails with its output when it has exited: a process that dies at start-up should say why. */

@@ -66,6 +66,24 @@ describe.each(backEnds)('stores on %s', (_name, place) => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('a receipt that comes before its send is recorded is kept, and applied when it is', async () => {
+    const at = await place('sends.sqlite');
+    const [api, worker] = [openSendLedger(at), openSendLedger(at)];
+    await worker.claim(claimOf('L-5:due', 'attempt-1', Date.now() + 30_000));
+    // The provider took the message and its carrier answered at once; the worker has not yet recorded it.
+    expect(await api.recordReceipt('outbox', 'm-early', { status: 'failed', error: 'absent' })).toBeUndefined();
+    await api.parkReceipt('outbox', 'm-early', { status: 'failed', error: 'absent', permanent: false });
+    await api.parkReceipt('outbox', 'm-early', { status: 'failed', error: 'absent', permanent: false }); // repeated
+    expect(await worker.accept('L-5:due', 'm-early', '2026-12-02T09:00:00.000Z')).toEqual([
+      { status: 'failed', error: 'absent', permanent: false },
+    ]);
+    expect(await api.get('L-5:due')).toMatchObject({ deliveryStatus: 'failed', deliveryError: 'absent' });
+    // Applied once: another send's accept finds nothing parked.
+    await worker.claim(claimOf('L-6:due', 'attempt-1', Date.now() + 30_000));
+    expect(await worker.accept('L-6:due', 'm-other', '2026-12-02T09:00:00.000Z')).toEqual([]);
+    await Promise.all([api.close(), worker.close()]);
+  });
+
   it('claims raced from two machines: exactly one wins each key', async () => {
     const at = await place('sends.sqlite');
     const machines = [openSendLedger(at), openSendLedger(at), openSendLedger(at)];
