@@ -15,6 +15,8 @@ import { createLogger } from '../../src/log';
 import { loanReminder, type LoanReminderInput } from '../../src/workflows/loan-reminder';
 import { DEFAULT_POLICY, POLICIES, TEST_LENDER } from '../helpers/temporal';
 import { until } from '../helpers/stack';
+import { openRateLimitStore } from '../../src/store/rate-limit';
+import { freshSchema, startPostgres, type TestPostgres } from '../helpers/postgres';
 import { loanDueIn, startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
 
 const WRITER = 'edge-writer-key-0123456789abcdef';
@@ -272,6 +274,35 @@ describe('rate limits for unknown callers', () => {
     expect(statuses.slice(30)).toEqual(Array(30).fill(429));
     // A known key still has its own allowance.
     await request(limited).get('/v1/loans/NO-SUCH').set('Authorization', `Bearer ${WRITER}`).expect(404);
+  });
+});
+
+describe('one rate limit for every instance', () => {
+  let pg: TestPostgres;
+  beforeAll(async () => {
+    pg = await startPostgres();
+  }, 60_000);
+  afterAll(() => pg?.stop());
+
+  it('two API instances on one database give a caller one allowance, made-up keys by address', async () => {
+    const at = { databaseUrl: await freshSchema(pg.url) };
+    const stores = [openRateLimitStore(at), openRateLimitStore(at)];
+    const [a, b] = stores.map((rateLimitStore) => createApp({ ...deps, rateLimitPerMinute: 20, rateLimitStore }));
+    const statuses: number[] = [];
+    // A load balancer sends the caller to each instance in turn; each request with a fresh made-up key.
+    for (let i = 0; i < 40; i++)
+      statuses.push(
+        (
+          await request(i % 2 ? b : a)
+            .get('/v1/loans/L-1')
+            .set('Authorization', `Bearer ${randomUUID()}${randomUUID()}`)
+        ).status,
+      );
+    expect(statuses.slice(0, 20)).not.toContain(429);
+    expect(statuses.slice(20)).toEqual(Array(20).fill(429));
+    // A known key has its own allowance, on either instance.
+    await request(b).get('/v1/loans/NO-SUCH').set('Authorization', `Bearer ${WRITER}`).expect(404);
+    await Promise.all(stores.map((s) => s.shutdown()));
   });
 });
 
