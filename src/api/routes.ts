@@ -798,17 +798,14 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
         if (!ledger) throw new ProblemError(503, 'Not configured', 'no send ledger to record receipts in');
         for (const r of readable(provider, 'status', () => parseReceipts(provider, raw, req.headers['content-type']))) {
           if (!r.providerMessageId || r.status === 'pending') continue;
-          const send = await ledger.recordReceipt(provider, r.providerMessageId, { status: r.status, error: r.error });
-          if (!send) {
-            // Before its send is recorded (the worker crashed between the provider's answer and its
-            // ledger, or the carrier is quick): kept, and applied when the send is recorded.
-            await ledger.parkReceipt(provider, r.providerMessageId, {
-              status: r.status,
-              error: r.error,
-              permanent: r.permanent,
-            });
-            continue;
-          }
+          // Without its send yet (the worker has not recorded the provider's answer), the ledger
+          // keeps it and applies it when the send is recorded.
+          const send = await ledger.recordReceipt(provider, r.providerMessageId, {
+            status: r.status,
+            error: r.error,
+            permanent: r.permanent,
+          });
+          if (!send) continue;
           await d.events?.append([
             receiptEventOf(provider, r.providerMessageId, send, { status: r.status, permanent: r.permanent }),
           ]);

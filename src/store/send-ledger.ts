@@ -4,7 +4,7 @@
 // activity, a restarted worker or a replayed workflow then finds the key claimed or accepted and
 // sends nothing. No phone number, name or text is stored here.
 import type Database from 'better-sqlite3';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { GroupCommit } from './sqlite';
 import { forSqlite, postgresStore, sqliteStore, type Ready, type StoreLocation } from './sql';
 
@@ -55,18 +55,17 @@ export interface SendLedger {
   release(key: string, owner: string): Promise<void>;
   /**
    * Records that the provider accepted the message: from now on the key is never sent again.
-   * Returns the receipts that reached the ledger before this (see parkReceipt), now recorded
+   * Returns the receipts that reached the ledger before this (see recordReceipt), now recorded
    * against the send, for the caller to act on as the webhook would have.
    */
   accept(key: string, providerMessageId: string, acceptedAt: string): Promise<DeliveryReceipt[]>;
-  /** Keeps a receipt whose send is not recorded yet, for accept to apply; a repeat is kept once. */
-  parkReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt): Promise<void>;
-  /** Records a carrier's delivery receipt against its send; returns that send, or undefined if none has this id. */
-  recordReceipt(
-    provider: string,
-    providerMessageId: string,
-    receipt: { status: string; error?: string },
-  ): Promise<SendRecord | undefined>;
+  /**
+   * Records a carrier's delivery receipt against its send and returns that send; or, when no
+   * send has this id yet (its worker has not recorded the provider's answer: a crash in between,
+   * a quick carrier), keeps the receipt for accept to apply and returns undefined. The two cannot
+   * miss each other: both take the message id's lock (one write transaction on SQLite).
+   */
+  recordReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt): Promise<SendRecord | undefined>;
   close(): Promise<void>;
 }
 
@@ -214,15 +213,17 @@ export class SqliteSendLedger implements SendLedger {
     return earlyReceipts(early);
   }
 
-  async parkReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt): Promise<void> {
-    const s = await this.s();
-    await this.commits.run(() => s.park.run(...parkParams(provider, providerMessageId, receipt)), { durable: false });
-  }
-
-  async recordReceipt(provider: string, providerMessageId: string, receipt: { status: string; error?: string }) {
+  async recordReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt) {
     const s = await this.s();
     const at = new Date().toISOString();
-    return record(s.receipt.get(receipt.status, receipt.error ?? null, at, provider, providerMessageId) as Row);
+    // IMMEDIATE: the write lock from the start, so an accept in another process is wholly before or after.
+    return this.db
+      .transaction(() => {
+        const row = s.receipt.get(receipt.status, receipt.error ?? null, at, provider, providerMessageId) as Row;
+        if (!row) s.park.run(...parkParams(provider, providerMessageId, receipt));
+        return record(row);
+      })
+      .immediate();
   }
 
   close(): Promise<void> {
@@ -263,10 +264,7 @@ export class PostgresSendLedger implements SendLedger {
   }
 
   async accept(key: string, providerMessageId: string, acceptedAt: string): Promise<DeliveryReceipt[]> {
-    await this.opened.ready;
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    return this.inTransaction(providerMessageId, async (c) => {
       await c.query(ACCEPT, [providerMessageId, acceptedAt, key]);
       const early = (await c.query<EarlyRow>(EARLY, [key])).rows;
       if (early.length) {
@@ -275,23 +273,37 @@ export class PostgresSendLedger implements SendLedger {
         await c.query(RECEIPT, [last.status, last.error, last.received_at, send.provider, providerMessageId]);
         await c.query(UNPARK, [send.provider, providerMessageId]);
       }
-      await c.query('COMMIT');
       return earlyReceipts(early);
+    });
+  }
+
+  async recordReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt) {
+    const at = new Date().toISOString();
+    return this.inTransaction(providerMessageId, async (c) => {
+      const row = (
+        await c.query<Row>(RECEIPT, [receipt.status, receipt.error ?? null, at, provider, providerMessageId])
+      ).rows[0];
+      if (!row) await c.query(PARK, parkParams(provider, providerMessageId, receipt));
+      return record(row);
+    });
+  }
+
+  /** A transaction holding the message id's lock: a receipt and its send's accept run one after the other. */
+  private async inTransaction<T>(providerMessageId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    await this.opened.ready;
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [providerMessageId]);
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       c.release();
     }
-  }
-
-  async parkReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt): Promise<void> {
-    await this.q(PARK, parkParams(provider, providerMessageId, receipt));
-  }
-
-  async recordReceipt(provider: string, providerMessageId: string, receipt: { status: string; error?: string }) {
-    const at = new Date().toISOString();
-    return record((await this.q(RECEIPT, [receipt.status, receipt.error ?? null, at, provider, providerMessageId]))[0]);
   }
 
   close(): Promise<void> {

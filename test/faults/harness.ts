@@ -148,6 +148,30 @@ export async function inPool<T, R>(
   return results;
 }
 
+/** Waits until the Temporal server at `address` answers for the default namespace. */
+export async function untilTemporalServes(address: string, timeoutMs: number, alive: () => void): Promise<void> {
+  await until(
+    `the Temporal server on ${address}`,
+    async () => {
+      alive();
+      try {
+        const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+        try {
+          await connection.workflowService.getSystemInfo({});
+          await connection.workflowService.describeNamespace({ namespace: 'default' });
+          return true;
+        } finally {
+          await connection.close();
+        }
+      } catch {
+        return false;
+      }
+    },
+    timeoutMs,
+    250,
+  );
+}
+
 // ---- The stack ----
 
 export interface StackOptions {
@@ -329,26 +353,7 @@ export class FaultStack {
 
   /** The dev server answers on gRPC and its namespace is there (it is the last thing it creates). */
   async waitServerReady(timeoutMs = 60_000): Promise<void> {
-    await until(
-      `the Temporal dev server on ${this.temporalAddress}`,
-      async () => {
-        this.server.assertRunning();
-        try {
-          const connection = await Connection.connect({ address: this.temporalAddress, connectTimeout: 1_000 });
-          try {
-            await connection.workflowService.getSystemInfo({});
-            await connection.workflowService.describeNamespace({ namespace: 'default' });
-            return true;
-          } finally {
-            await connection.close();
-          }
-        } catch {
-          return false;
-        }
-      },
-      timeoutMs,
-      250,
-    );
+    await untilTemporalServes(this.temporalAddress, timeoutMs, () => this.server.assertRunning());
   }
 
   /** /readyz answers 200: the API is listening and reaches Temporal. */

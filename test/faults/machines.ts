@@ -7,14 +7,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
 import { readOutbox, type OutboxLine } from '../../src/sms/outbox';
 import { temporalCliPath } from '../../src/temporal/binaries';
 import { devServerArgs } from '../../src/temporal/dev-server';
 import { freePortBlock, startTemporalCluster, type TemporalCluster } from '../../scripts/lib/temporal-cluster';
 import { startPostgres, type TestPostgres } from '../helpers/postgres';
 import { freePort, ROOT } from '../helpers/stack';
-import { ManagedProcess, sleep, until } from './harness';
+import { ManagedProcess, sleep, until, untilTemporalServes } from './harness';
 
 export interface MachinesOptions {
   name: string;
@@ -107,25 +106,7 @@ export class Machines {
       this.server.start();
       this.temporalAddress = `127.0.0.1:${port}`;
     }
-    await until(
-      `Temporal on ${this.temporalAddress}`,
-      async () => {
-        this.server?.assertRunning();
-        try {
-          const connection = await Connection.connect({ address: this.temporalAddress, connectTimeout: 1_000 });
-          try {
-            await connection.workflowService.describeNamespace({ namespace: 'default' });
-            return true;
-          } finally {
-            await connection.close();
-          }
-        } catch {
-          return false;
-        }
-      },
-      120_000,
-      250,
-    );
+    await untilTemporalServes(this.temporalAddress, 120_000, () => this.server?.assertRunning());
     for (let i = 0; i < this.opts.workers; i++) this.workers.push(this.machine(`worker-${i + 1}`, 'src/worker.ts'));
     for (let i = 0; i < this.opts.apis; i++) {
       const port = await freePort();

@@ -1,33 +1,19 @@
 // A throwaway PostgreSQL server for tests: initdb into a temporary folder, start on a free loopback
 // port, stop and delete afterwards. Uses TEST_DATABASE_URL instead when it is set. The server
 // binaries come from the system (Debian's postgresql package; .ci/run installs it).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { postgresBinDir } from '../../scripts/lib/postgres';
 import { freePort } from './stack';
 
 export interface TestPostgres {
   /** A fresh, empty database on the server. */
   url: string;
   stop(): Promise<void>;
-}
-
-function binDir(): string {
-  const candidates = [process.env.PG_BIN_DIR ?? ''];
-  const debian = '/usr/lib/postgresql';
-  if (existsSync(debian)) {
-    for (const v of readdirSync(debian).sort((a, b) => Number(b) - Number(a))) candidates.push(join(debian, v, 'bin'));
-  }
-  const found = candidates.find((d) => d && existsSync(join(d, 'initdb')));
-  if (found) return found;
-  const onPath = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' }).stdout.trim();
-  if (onPath) return join(onPath, '..');
-  throw new Error(
-    'PostgreSQL server binaries not found: install them (Debian: apt-get install postgresql), set PG_BIN_DIR, or set TEST_DATABASE_URL',
-  );
 }
 
 async function createDatabase(adminUrl: string): Promise<string> {
@@ -48,7 +34,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   if (process.env.TEST_DATABASE_URL) {
     return { url: await createDatabase(process.env.TEST_DATABASE_URL), stop: () => Promise.resolve() };
   }
-  const bin = binDir();
+  const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'loan-reminders-pg-'));
   const data = join(dir, 'data');
   // PostgreSQL refuses to run as root: as root, run it as the system's postgres user.

@@ -57,12 +57,12 @@ describe.each(backEnds)('stores on %s', (_name, place) => {
     expect(await b.claim(claimOf('L-2:due', 'retry', Date.now() + 30_000))).toEqual({ outcome: 'claimed' });
     expect(await a.get('L-2:due')).toMatchObject({ state: 'sending', attempts: 2 });
     // A receipt reaching the other machine finds its send.
-    expect(await a.recordReceipt('outbox', 'provider-id-1', { status: 'delivered' })).toMatchObject({
+    expect(await a.recordReceipt('outbox', 'provider-id-1', { status: 'delivered', permanent: false })).toMatchObject({
       idempotencyKey: 'L-1:due',
       loanId: 'L-1',
       deliveryStatus: 'delivered',
     });
-    expect(await b.recordReceipt('outbox', 'unknown-id', { status: 'delivered' })).toBeUndefined();
+    expect(await b.recordReceipt('outbox', 'unknown-id', { status: 'delivered', permanent: false })).toBeUndefined();
     await Promise.all([a.close(), b.close()]);
   });
 
@@ -71,9 +71,9 @@ describe.each(backEnds)('stores on %s', (_name, place) => {
     const [api, worker] = [openSendLedger(at), openSendLedger(at)];
     await worker.claim(claimOf('L-5:due', 'attempt-1', Date.now() + 30_000));
     // The provider took the message and its carrier answered at once; the worker has not yet recorded it.
-    expect(await api.recordReceipt('outbox', 'm-early', { status: 'failed', error: 'absent' })).toBeUndefined();
-    await api.parkReceipt('outbox', 'm-early', { status: 'failed', error: 'absent', permanent: false });
-    await api.parkReceipt('outbox', 'm-early', { status: 'failed', error: 'absent', permanent: false }); // repeated
+    const early = { status: 'failed', error: 'absent', permanent: false } as const;
+    expect(await api.recordReceipt('outbox', 'm-early', early)).toBeUndefined();
+    expect(await api.recordReceipt('outbox', 'm-early', early)).toBeUndefined(); // repeated: kept once
     expect(await worker.accept('L-5:due', 'm-early', '2026-12-02T09:00:00.000Z')).toEqual([
       { status: 'failed', error: 'absent', permanent: false },
     ]);
@@ -81,6 +81,22 @@ describe.each(backEnds)('stores on %s', (_name, place) => {
     // Applied once: another send's accept finds nothing parked.
     await worker.claim(claimOf('L-6:due', 'attempt-1', Date.now() + 30_000));
     expect(await worker.accept('L-6:due', 'm-other', '2026-12-02T09:00:00.000Z')).toEqual([]);
+    await Promise.all([api.close(), worker.close()]);
+  });
+
+  it('a receipt racing its send’s accept on another machine is never lost', async () => {
+    const at = await place('sends.sqlite');
+    const [api, worker] = [openSendLedger(at), openSendLedger(at)];
+    const keys = Array.from({ length: 80 }, (_, i) => `R-${i}:due`);
+    for (const k of keys) await worker.claim(claimOf(k, 'w', Date.now() + 30_000));
+    const receipt = { status: 'delivered', permanent: false } as const;
+    await Promise.all(
+      keys.flatMap((k) => [
+        worker.accept(k, `id-${k}`, '2026-12-02T09:00:00.000Z'),
+        api.recordReceipt('outbox', `id-${k}`, receipt),
+      ]),
+    );
+    for (const k of keys) expect((await api.get(k))?.deliveryStatus, k).toBe('delivered');
     await Promise.all([api.close(), worker.close()]);
   });
 
