@@ -3,7 +3,7 @@
 import type Database from 'better-sqlite3';
 import type { Pool, PoolClient } from 'pg';
 import type { EventKind, EventStore, LoanEvent } from './events';
-import { forSqlite as sqlite, postgresStore, sqliteStore, storeLocation, type Ready } from './sql';
+import { forSqlite as sqlite, postgresStore, sqliteStore, storeLocation, transaction, type Ready } from './sql';
 import { GroupCommit } from './sqlite';
 
 const COLUMNS = [
@@ -157,19 +157,8 @@ export class PostgresEventStore implements EventStore {
     return this.opened.ready;
   }
 
-  private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+  private tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    return transaction(this.pool, fn);
   }
 
   async append(events: readonly LoanEvent[]): Promise<number> {

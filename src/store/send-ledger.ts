@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { Pool, PoolClient } from 'pg';
 import { GroupCommit } from './sqlite';
-import { forSqlite, postgresStore, sqliteStore, type Ready, type StoreLocation } from './sql';
+import { forSqlite, postgresStore, sqliteStore, transaction, type Ready, type StoreLocation } from './sql';
 
 export interface SendRecord {
   idempotencyKey: string;
@@ -291,19 +291,10 @@ export class PostgresSendLedger implements SendLedger {
   /** A transaction holding the message id's lock: a receipt and its send's accept run one after the other. */
   private async inTransaction<T>(providerMessageId: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
     await this.opened.ready;
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    return transaction(this.pool, async (c) => {
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [providerMessageId]);
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+      return fn(c);
+    });
   }
 
   close(): Promise<void> {

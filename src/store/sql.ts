@@ -6,7 +6,7 @@
 // so instances starting together migrate once.
 import type Database from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
-import { Pool } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { MIGRATIONS, type Concern } from './migrations';
 import { openSqlite } from './sqlite';
 
@@ -41,6 +41,22 @@ export async function releasePool(databaseUrl: string): Promise<void> {
   if (!entry || --entry.users > 0) return;
   pools.delete(databaseUrl);
   await entry.pool.end();
+}
+
+/** Runs `fn` in one transaction on a client of the pool: committed if it resolves, rolled back if it throws. */
+export async function transaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    c.release();
+  }
 }
 
 // ---- Migrations ----
