@@ -50,6 +50,32 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
       return false;
     }
   };
+  /**
+   * What the receipts webhook would have done with receipts that came before their send was
+   * recorded, done now: the facts to the event store, a failure to the loan. The ledger keeps them
+   * until both are done. Should either fail (a store blip), this attempt fails too, after the
+   * provider accepted: its retry sends nothing (the key is accepted) and finishes the job. A
+   * longer outage must not hold the loan up, though: after RECEIPTS_RETRY_MS the attempt gives
+   * up on them (they stay in the ledger, and the send's delivery status is recorded there).
+   */
+  const actOnEarlyReceipts = async (
+    message: OutgoingSms,
+    messageId: string,
+    receipts: readonly DeliveryReceipt[],
+  ): Promise<void> => {
+    if (!receipts.length || !ledger) return;
+    const recorded = await append(receipts.map((r) => receiptEventOf(sms.name, messageId, message, r, r.receivedAt)));
+    const told = await tellLoanOfFailures(message, receipts);
+    if (recorded && told) return ledger.settleReceipts(message.idempotencyKey);
+    const oldest = Math.min(...receipts.map((r) => Date.parse(r.receivedAt ?? '') || Date.now()));
+    if (Date.now() - oldest < RECEIPTS_RETRY_MS)
+      throw ApplicationFailure.create({
+        message: 'the SMS was sent; receipts that came before it are not yet recorded, and its retry records them',
+        type: 'ReceiptsPending',
+        nextRetryDelay: 5_000,
+      });
+    log.error('Gave up recording receipts that came before their send', { loanId: message.loanId });
+  };
   return {
     /** Appends the workflow's events; ids already stored are skipped, so a retry counts nothing twice. */
     async recordEvents(batch: LoanEvent[]): Promise<{ recorded: number }> {
@@ -65,11 +91,14 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
       // scheduled at 20:59 and picked up at 21:05 would go out at night. (On the time-skipping test
       // server the worker's clock lags the server's, so the scheduled time still decides there.)
       const nowMs = Math.max(attemptAt, Date.now());
+      // Unless an earlier attempt got the message accepted and died before saying so: that one is
+      // reported as sent, however late its retry runs.
       if (message.notAfter && nowMs >= Date.parse(message.notAfter)) {
-        throw ApplicationFailure.nonRetryable(
-          'the sending window closed before the provider accepted the message',
-          'WindowClosed',
-        );
+        if ((await ledger?.get(message.idempotencyKey))?.state !== 'accepted')
+          throw ApplicationFailure.nonRetryable(
+            'the sending window closed before the provider accepted the message',
+            'WindowClosed',
+          );
       }
       // The events that waited for this send, and the send itself, in one write after the provider
       // answers. If the send fails the workflow keeps them for its next activity.
@@ -100,7 +129,9 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
         });
         const prior = claim.record;
         const receipt = { messageId: prior.providerMessageId ?? '', sentAt: prior.acceptedAt ?? '', duplicate: true };
-        return { ...receipt, eventsRecorded: await recordSent(receipt) };
+        const eventsRecorded = await recordSent(receipt);
+        await actOnEarlyReceipts(message, receipt.messageId, await ledger!.pendingReceipts(message.idempotencyKey));
+        return { ...receipt, eventsRecorded };
       }
       if (claim?.outcome === 'held') {
         throw ApplicationFailure.create({
@@ -137,12 +168,7 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
       // fail, the claim is kept, not given back: a retry waits for it to run out.
       const early = (await ledger?.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt)) ?? [];
       const eventsRecorded = await recordSent(receipt);
-      if (early.length) {
-        // What the receipts webhook would have done with them, done now: the facts to the event
-        // store, a failure to the loan.
-        await append(early.map((r) => receiptEventOf(sms.name, receipt.messageId, message, r)));
-        await tellLoanOfFailures(message, early);
-      }
+      await actOnEarlyReceipts(message, receipt.messageId, early);
       log.info(receipt.duplicate ? 'SMS already sent; not sent again' : 'SMS sent', {
         loanId: message.loanId,
         stage: message.stage,
@@ -166,24 +192,38 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
 
 export type Activities = ReturnType<typeof createActivities>;
 
-/** Receipts that reached the ledger before the send was recorded: a failure is told to the loan, as the webhook does. */
-async function tellLoanOfFailures(message: OutgoingSms, receipts: readonly DeliveryReceipt[]): Promise<void> {
+/** How long a send's attempts keep trying to record receipts that came before it (see actOnEarlyReceipts). */
+export const RECEIPTS_RETRY_MS = 10 * 60_000;
+
+/**
+ * Receipts that reached the ledger before the send was recorded: a failure is told to the loan, as
+ * the webhook does. Says whether every one that needed telling was told (a loan that has ended
+ * needs none). Without a server at hand (unit tests' mock environment) there is no loan to tell.
+ */
+async function tellLoanOfFailures(message: OutgoingSms, receipts: readonly DeliveryReceipt[]): Promise<boolean> {
+  let client: Context['client'];
+  try {
+    client = Context.current().client;
+  } catch {
+    return true;
+  }
+  let told = true;
   for (const r of receipts) {
     log.info('Delivery receipt that came before its send was recorded', { loanId: message.loanId, status: r.status });
     if (r.status !== 'failed') continue;
     try {
-      await Context.current()
-        .client.workflow.getHandle(workflowIdForLoan(message.loanId))
-        .signal(deliveryFailedSignal, {
-          idempotencyKey: message.idempotencyKey,
-          reason: r.error ?? 'failed',
-          permanent: r.permanent,
-        });
+      await client.workflow.getHandle(workflowIdForLoan(message.loanId)).signal(deliveryFailedSignal, {
+        idempotencyKey: message.idempotencyKey,
+        reason: r.error ?? 'failed',
+        permanent: r.permanent,
+      });
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError))
-        log.warn('Could not tell the loan of an early failure receipt', { loanId: message.loanId });
+      if (err instanceof WorkflowNotFoundError) continue;
+      log.warn('Could not tell the loan of an early failure receipt', { loanId: message.loanId });
+      told = false;
     }
   }
+  return told;
 }
 
 /**

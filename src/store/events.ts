@@ -64,12 +64,14 @@ export function receiptEventOf(
   providerMessageId: string,
   send: { loanId: string; idempotencyKey: string; stage: string },
   receipt: { status: 'delivered' | 'failed'; permanent: boolean },
+  /** When the receipt came; now unless it was kept for its send. */
+  at: string = new Date().toISOString(),
 ): LoanEvent {
   return {
     eventId: `receipt:${provider}:${providerMessageId}:${receipt.status}`,
     loanId: send.loanId,
     kind: receipt.status === 'delivered' ? 'message-delivered' : 'message-failed',
-    at: new Date().toISOString(),
+    at,
     messageKey: send.idempotencyKey,
     stage: send.stage,
     detail: { provider, permanent: receipt.permanent },

@@ -45,6 +45,8 @@ export interface DeliveryReceipt {
   status: 'delivered' | 'failed';
   error?: string;
   permanent: boolean;
+  /** When the receipts webhook took it, for one that came before its send was recorded. */
+  receivedAt?: string;
 }
 
 export interface SendLedger {
@@ -56,9 +58,14 @@ export interface SendLedger {
   /**
    * Records that the provider accepted the message: from now on the key is never sent again.
    * Returns the receipts that reached the ledger before this (see recordReceipt), now recorded
-   * against the send, for the caller to act on as the webhook would have.
+   * against the send, for the caller to act on as the webhook would have. They stay kept until
+   * the caller says they are acted on (settleReceipts), so a crash in between loses none.
    */
   accept(key: string, providerMessageId: string, acceptedAt: string): Promise<DeliveryReceipt[]>;
+  /** The early receipts of an accepted send not yet acted on: what a retry of its attempt must finish. */
+  pendingReceipts(key: string): Promise<DeliveryReceipt[]>;
+  /** Forgets the early receipts of a send once their events are recorded and the loan told. */
+  settleReceipts(key: string): Promise<void>;
   /**
    * Records a carrier's delivery receipt against its send and returns that send; or, when no
    * send has this id yet (its worker has not recorded the provider's answer: a crash in between,
@@ -94,7 +101,8 @@ const PARK = `INSERT INTO sms_early_receipts (provider, provider_message_id, sta
 const EARLY = `SELECT r.status, r.error, r.permanent, r.received_at FROM sms_early_receipts r
   JOIN sms_sends s ON s.provider = r.provider AND s.provider_message_id = r.provider_message_id
   WHERE s.idempotency_key = $1 ORDER BY r.received_at`;
-const UNPARK = `DELETE FROM sms_early_receipts WHERE provider = $1 AND provider_message_id = $2`;
+const SETTLE = `DELETE FROM sms_early_receipts WHERE (provider, provider_message_id) IN
+  (SELECT provider, provider_message_id FROM sms_sends WHERE idempotency_key = $1 AND state = 'accepted')`;
 const RECEIPT = `UPDATE sms_sends SET delivery_status = $1, delivery_error = $2, delivery_at = $3
   WHERE provider = $4 AND provider_message_id = $5 RETURNING ${COLUMNS}`;
 
@@ -111,6 +119,7 @@ const earlyReceipts = (rows: EarlyRow[]): DeliveryReceipt[] =>
     status: r.status,
     ...(r.error ? { error: r.error } : {}),
     permanent: Boolean(Number(r.permanent)),
+    receivedAt: r.received_at,
   }));
 const parkParams = (provider: string, id: string, r: DeliveryReceipt) => [
   provider,
@@ -148,7 +157,7 @@ export class SqliteSendLedger implements SendLedger {
   private readonly db: Database.Database;
   private readonly opened: Ready;
   private statements?: Record<
-    'byKey' | 'claim' | 'release' | 'accept' | 'receipt' | 'park' | 'early' | 'unpark',
+    'byKey' | 'claim' | 'release' | 'accept' | 'receipt' | 'park' | 'early' | 'settle',
     Database.Statement<unknown[]>
   >;
   private readonly commits: GroupCommit;
@@ -171,7 +180,7 @@ export class SqliteSendLedger implements SendLedger {
       receipt: this.db.prepare(forSqlite(RECEIPT)),
       park: this.db.prepare(forSqlite(PARK)),
       early: this.db.prepare(forSqlite(EARLY)),
-      unpark: this.db.prepare(forSqlite(UNPARK)),
+      settle: this.db.prepare(forSqlite(SETTLE)),
     };
     return this.statements;
   }
@@ -206,11 +215,20 @@ export class SqliteSendLedger implements SendLedger {
         const send = s.byKey.get(key) as Row;
         const last = early[early.length - 1];
         s.receipt.get(last.status, last.error, last.received_at, send.provider, providerMessageId);
-        s.unpark.run(send.provider, providerMessageId);
       },
       { durable: true },
     );
     return earlyReceipts(early);
+  }
+
+  async pendingReceipts(key: string): Promise<DeliveryReceipt[]> {
+    return earlyReceipts((await this.s()).early.all(key) as EarlyRow[]);
+  }
+
+  async settleReceipts(key: string): Promise<void> {
+    const s = await this.s();
+    // Not synced on its own: lost to a power cut, the receipts are acted on again, which is harmless.
+    await this.commits.run(() => s.settle.run(key), { durable: false });
   }
 
   async recordReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt) {
@@ -271,10 +289,18 @@ export class PostgresSendLedger implements SendLedger {
         const send = (await c.query<Row>(BY_KEY, [key])).rows[0];
         const last = early[early.length - 1];
         await c.query(RECEIPT, [last.status, last.error, last.received_at, send.provider, providerMessageId]);
-        await c.query(UNPARK, [send.provider, providerMessageId]);
       }
       return earlyReceipts(early);
     });
+  }
+
+  async pendingReceipts(key: string): Promise<DeliveryReceipt[]> {
+    await this.opened.ready;
+    return earlyReceipts((await this.pool.query<EarlyRow>(EARLY, [key])).rows);
+  }
+
+  async settleReceipts(key: string): Promise<void> {
+    await this.q(SETTLE, [key]);
   }
 
   async recordReceipt(provider: string, providerMessageId: string, receipt: DeliveryReceipt) {

@@ -5,6 +5,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
 import type { OutgoingSms, SmsProvider, SmsReceipt } from '../../src/sms/provider';
+import { SqliteEventStore } from '../../src/store/event-store-sql';
+import type { EventStore, LoanEvent } from '../../src/store/events';
 import { SqliteSendLedger } from '../../src/store/send-ledger';
 import { tempOperations, tempOutbox } from '../helpers/temporal';
 
@@ -32,11 +34,27 @@ const message: OutgoingSms = {
   scheduledFor: '2024-10-30T02:00:00.000Z',
 };
 
-const run = (ledger: SqliteSendLedger, sms: SmsProvider): Promise<SmsReceipt> =>
+const run = (
+  ledger: SqliteSendLedger,
+  sms: SmsProvider,
+  opts: { events?: EventStore; sending?: OutgoingSms } = {},
+): Promise<SmsReceipt> =>
   new MockActivityEnvironment({ currentAttemptScheduledTimestampMs: Date.now() }).run(
-    createActivities({ sms, operations: tempOperations(), ledger }).sendSms,
-    message,
+    createActivities({ sms, operations: tempOperations(), ledger, events: opts.events }).sendSms,
+    opts.sending ?? message,
   );
+
+/** An event store that refuses its next few writes (a database blip, or a worker killed mid-way). */
+class FlakyEvents extends SqliteEventStore {
+  refuse = 0;
+  override append(events: readonly LoanEvent[]): Promise<number> {
+    if (this.refuse > 0) {
+      this.refuse--;
+      return Promise.reject(new Error('connection reset'));
+    }
+    return super.append(events);
+  }
+}
 
 describe('the send ledger', () => {
   it('sends a reminder once even when the activity runs again in a restarted worker', async () => {
@@ -80,6 +98,55 @@ describe('the send ledger', () => {
     await new Promise((r) => setTimeout(r, until - Date.now() + 10));
     expect((await run(ledger, provider)).duplicate).toBe(false);
     expect(provider.calls).toBe(1);
+    await ledger.close();
+  });
+
+  it('records a receipt that came before its send even when the first try to record it fails', async () => {
+    const ledger = new SqliteSendLedger(':memory:');
+    const events = new FlakyEvents(tempOutbox().replace('outbox.jsonl', 'events.sqlite'));
+    const provider = new CountingProvider();
+    // The carrier answered before the worker recorded the provider's answer: the receipt is parked.
+    const messageId = `msg-1-${message.idempotencyKey}`;
+    expect(
+      await ledger.recordReceipt('counting', messageId, { status: 'failed', error: 'absent', permanent: true }),
+    ).toBeUndefined();
+    // The receipt's event cannot be written this time (the send's own event goes first and is kept).
+    events.refuse = 1;
+    const attempts: unknown[] = [];
+    for (let i = 0; i < 3 && attempts.at(-1) !== 'done'; i++)
+      attempts.push(
+        await run(ledger, provider, { events }).then(
+          () => 'done',
+          (err: unknown) => err,
+        ),
+      );
+    expect(attempts.at(-1)).toBe('done');
+    expect(provider.calls).toBe(1);
+    const failed = (await events.forLoan(message.loanId)).filter((e) => e.kind === 'message-failed');
+    expect(failed).toMatchObject([
+      { messageKey: message.idempotencyKey, detail: { provider: 'counting', permanent: true } },
+    ]);
+    // Applied once: it is no longer parked, so a further retry records nothing more.
+    expect(await ledger.pendingReceipts(message.idempotencyKey)).toEqual([]);
+    await ledger.close();
+  });
+
+  it('a retry after the sending window closed, of a send the provider accepted, reports it sent', async () => {
+    const ledger = new SqliteSendLedger(':memory:');
+    const provider = new CountingProvider();
+    // An earlier attempt reached the provider and recorded its answer, then its worker died.
+    await ledger.claim({ ...message, provider: 'counting', owner: 'dead', until: Date.now() - 1 });
+    await ledger.accept(message.idempotencyKey, 'msg-earlier', '2024-10-30T02:00:01.000Z');
+    const late = { ...message, notAfter: new Date(Date.now() - 60_000).toISOString() };
+    expect(await run(ledger, provider, { sending: late })).toMatchObject({
+      messageId: 'msg-earlier',
+      duplicate: true,
+    });
+    expect(provider.calls).toBe(0);
+    // Not accepted before the window closed: refused, and nothing sent.
+    const other = { ...late, idempotencyKey: 'L-1:overdue@2024-10-31', stage: 'overdue' };
+    await expect(run(ledger, provider, { sending: other })).rejects.toMatchObject({ type: 'WindowClosed' });
+    expect(provider.calls).toBe(0);
     await ledger.close();
   });
 

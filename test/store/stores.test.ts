@@ -74,11 +74,14 @@ describe.each(backEnds)('stores on %s', (_name, place) => {
     const early = { status: 'failed', error: 'absent', permanent: false } as const;
     expect(await api.recordReceipt('outbox', 'm-early', early)).toBeUndefined();
     expect(await api.recordReceipt('outbox', 'm-early', early)).toBeUndefined(); // repeated: kept once
-    expect(await worker.accept('L-5:due', 'm-early', '2026-12-02T09:00:00.000Z')).toEqual([
-      { status: 'failed', error: 'absent', permanent: false },
-    ]);
+    const kept = [{ status: 'failed', error: 'absent', permanent: false, receivedAt: expect.any(String) }];
+    expect(await worker.accept('L-5:due', 'm-early', '2026-12-02T09:00:00.000Z')).toEqual(kept);
     expect(await api.get('L-5:due')).toMatchObject({ deliveryStatus: 'failed', deliveryError: 'absent' });
-    // Applied once: another send's accept finds nothing parked.
+    // Kept until its effects are done: the worker may die before recording its event.
+    expect(await api.pendingReceipts('L-5:due')).toEqual(kept);
+    await worker.settleReceipts('L-5:due');
+    expect(await api.pendingReceipts('L-5:due')).toEqual([]);
+    // Another send's accept finds nothing parked.
     await worker.claim(claimOf('L-6:due', 'attempt-1', Date.now() + 30_000));
     expect(await worker.accept('L-6:due', 'm-other', '2026-12-02T09:00:00.000Z')).toEqual([]);
     await Promise.all([api.close(), worker.close()]);
