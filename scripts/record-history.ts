@@ -38,7 +38,11 @@ async function main(): Promise<void> {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: createActivities({ sms: new RecordingProvider(), operations: tempOperations() }),
+      activities: createActivities({
+        searchAttributes: false,
+        sms: new RecordingProvider(),
+        operations: tempOperations(),
+      }),
     });
     const history = await runWorkersUntil(workers, async () => {
       const dueDate = localDate(await env.currentTimeMs(), TZ, 10);
@@ -59,7 +63,6 @@ async function main(): Promise<void> {
             },
             lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
             policy: DEFAULT_POLICY,
-            publishSearchAttributes: false,
           },
         ],
       });

@@ -46,7 +46,7 @@ export async function historySize(): Promise<ScenarioResult> {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: createActivities({ sms, operations: tempOperations() }),
+      activities: createActivities({ searchAttributes: false, sms, operations: tempOperations() }),
     });
     const bare = await Worker.create({
       connection: env.nativeConnection,
@@ -84,7 +84,6 @@ export async function historySize(): Promise<ScenarioResult> {
             },
             lender: TEST_LENDER,
             policy: DEFAULT_POLICY,
-            publishSearchAttributes: false,
           },
         ],
       });

@@ -17,6 +17,11 @@ export interface ActivityDeps {
   ledger?: SendLedger;
   /** Where the loans' events go for the analytics; without one they are dropped. */
   events?: EventStore;
+  /**
+   * Whether loans keep their search attributes current (default true): off for a Temporal server
+   * that cannot register them (the time-skipping test server), by the worker's configuration.
+   */
+  searchAttributes?: boolean;
 }
 
 /**
@@ -31,7 +36,7 @@ export interface CarriedEvents {
   sent?: LoanEvent;
 }
 
-export function createActivities({ sms, operations, ledger, events }: ActivityDeps) {
+export function createActivities({ sms, operations, ledger, events, searchAttributes = true }: ActivityDeps) {
   /**
    * Records carried events without ever failing the activity that carries them: a store that is
    * down must not hold up an SMS or a hand-over. Says whether they were stored, so the loan keeps
@@ -77,6 +82,11 @@ export function createActivities({ sms, operations, ledger, events }: ActivityDe
     log.error('Gave up recording receipts that came before their send', { loanId: message.loanId });
   };
   return {
+    /** Asked once by each loan (a local activity): whether it keeps its search attributes current. */
+    searchAttributesPublished(): Promise<boolean> {
+      return Promise.resolve(searchAttributes);
+    },
+
     /** Appends the workflow's events; ids already stored are skipped, so a retry counts nothing twice. */
     async recordEvents(batch: LoanEvent[]): Promise<{ recorded: number }> {
       return { recorded: events ? await events.append(batch) : 0 };

@@ -16,6 +16,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -207,15 +208,15 @@ export interface LoanReminderInput {
     eventSeq?: number;
     holds?: Hold[];
     cadence?: Cadence;
+    /** Whether this loan keeps its search attributes current: its worker's answer, asked once. */
+    searchAttributes?: boolean;
   };
   /** Continue as new past this many history events even if the server has not suggested it. */
   continueAsNewAfterEvents?: number;
-  /**
-   * Keep the loan's search attributes current (default true). Only for servers that cannot register
-   * them, such as the time-skipping test server.
-   */
-  publishSearchAttributes?: boolean;
 }
+
+/** Input as loans started before v6 may have it: tests then said here whether to publish search attributes. */
+type LegacyInput = LoanReminderInput & { publishSearchAttributes?: boolean };
 
 /** How the plan has moved: shifts made when an overdue loan could be reminded again after a pause. */
 interface Cadence {
@@ -258,6 +259,9 @@ const operations = proxyActivities<Activities>({
 // Bounded: a store that stays down must not hold the loan up; what failed goes again later.
 // Limited by attempts, not by a schedule-to-close deadline, which would also expire while the
 // worker is down or busy (and, on the time-skipping test server, during a skip).
+/** What the worker running the loan says of itself: answered at once, in its own process. */
+const workerSettings = proxyLocalActivities<Activities>({ startToCloseTimeout: '10 seconds' });
+
 const events = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', maximumInterval: '1 minute', maximumAttempts: 10 },
@@ -668,7 +672,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
 
   let lastAttrs = '';
   const publish = () => {
-    if (input.publishSearchAttributes === false) return;
+    if (!publishing) return;
     const attrs = [
       { key: LOAN_STATUS, value: s.status },
       { key: LOAN_STAGE, value: s.stage },
@@ -738,6 +742,14 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   };
 
   const canText = () => !s.optedOut && !s.numberBlocked && (s.pause === null || s.pause.kind === 'promise-to-pay');
+
+  // Added after v5: whether search attributes are kept current is the worker's to say (its
+  // configuration, or what its Temporal server supports), asked once per loan and carried on.
+  // Loans started before read it from their input, where only tests ever set it.
+  const byWorker = patched('search-attributes-by-worker');
+  const publishing = byWorker
+    ? (input.carried?.searchAttributes ?? (await workerSettings.searchAttributesPublished()))
+    : (input as LegacyInput).publishSearchAttributes !== false;
 
   // ---- The loop: plan, sleep until the next reminder or a change, send ----
 
@@ -830,6 +842,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
           eventSeq,
           ...(holds ? { holds } : {}),
           ...(cadence.shifts.length || cadence.blockedSince !== undefined ? { cadence } : {}),
+          ...(byWorker ? { searchAttributes: publishing } : {}),
         },
       });
     }

@@ -719,7 +719,7 @@ async function crowd(sims: Sim[], rnd: Rng) {
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ sms, operations: tempOperations(), events: store }),
+    activities: createActivities({ searchAttributes: false, sms, operations: tempOperations(), events: store }),
   });
   const byId = new Map(sims.map((s) => [`loan-${s.loan.loanId}`, s]));
   const handle = (s: Sim) => env.client.workflow.getHandle(`loan-${s.loan.loanId}`);
@@ -768,7 +768,7 @@ async function crowd(sims: Sim[], rnd: Rng) {
         await env.client.workflow.start(loanReminder, {
           workflowId: `loan-${s.loan.loanId}`,
           taskQueue,
-          args: [{ loan: s.loan, lender: TEST_LENDER, policy: s.policy, publishSearchAttributes: false }],
+          args: [{ loan: s.loan, lender: TEST_LENDER, policy: s.policy }],
         });
         s.started = true;
         s.wave = undefined;

@@ -257,6 +257,7 @@ describe('an SMS provider outage across the end of the sending window', () => {
       taskQueue,
       workflowBundle: await workflowBundle(),
       activities: createActivities({
+        searchAttributes: false,
         sms,
         operations: tempOperations(),
         ledger,
@@ -268,7 +269,7 @@ describe('an SMS provider outage across the end of the sending window', () => {
         await env.client.workflow.start(loanReminder, {
           workflowId: workflowId(c),
           taskQueue,
-          args: [{ loan: c.loan, lender: TEST_LENDER, policy: c.policy, publishSearchAttributes: false }],
+          args: [{ loan: c.loan, lender: TEST_LENDER, policy: c.policy }],
         });
       }
       const skipTo = async (ms: number) => {
@@ -447,6 +448,7 @@ describe('an SMS provider outage across the end of the sending window', () => {
     // moment it would send, not by when the attempt was scheduled.
     const sent: OutgoingSms[] = [];
     const activities = createActivities({
+      searchAttributes: false,
       sms: {
         name: 'stub',
         send(m) {

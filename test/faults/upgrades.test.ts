@@ -144,7 +144,7 @@ function loanSet(taskQueue: string) {
         const handle = await env.client.workflow.start(loanReminder, {
           workflowId: `loan-${loan.loanId}`,
           taskQueue,
-          args: [{ loan, lender: TEST_LENDER, policy: DEFAULT_POLICY, publishSearchAttributes: false }],
+          args: [{ loan, lender: TEST_LENDER, policy: DEFAULT_POLICY }],
         });
         ids.push(handle.workflowId);
         handles.set(handle.workflowId, handle);
@@ -189,7 +189,7 @@ describe('a release that changes the workflow while loans sleep', () => {
   it('behind patched(): loans asleep since their first reminder finish on the new code, new loans take the new path', async () => {
     const taskQueue = `upgrade-${randomUUID()}`;
     const sms = new RecordingProvider();
-    const activities = createActivities({ sms, operations: tempOperations() });
+    const activities = createActivities({ searchAttributes: false, sms, operations: tempOperations() });
     const set = loanSet(taskQueue);
     const started = Date.now();
 
@@ -307,7 +307,7 @@ describe('a release that changes the workflow while loans sleep', () => {
   it('counterfactual: the same change without patched() leaves every sleeping loan failing with a nondeterminism error', async () => {
     const taskQueue = `upgrade-bare-${randomUUID()}`;
     const sms = new RecordingProvider();
-    const activities = createActivities({ sms, operations: tempOperations() });
+    const activities = createActivities({ searchAttributes: false, sms, operations: tempOperations() });
     const set = loanSet(taskQueue);
     const zone = ['Asia/Shanghai'];
 

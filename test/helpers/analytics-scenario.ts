@@ -116,7 +116,7 @@ export async function runScenario(env: TestWorkflowEnvironment, events: EventSto
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ sms, operations: tempOperations(), events }),
+    activities: createActivities({ searchAttributes: false, sms, operations: tempOperations(), events }),
   });
   const handle = (id: string) => env.client.workflow.getHandle(`loan-${id}`);
   const workflowIds = ids.map((id) => `loan-${id}`);
@@ -163,7 +163,6 @@ export async function runScenario(env: TestWorkflowEnvironment, events: EventSto
             loan,
             lender: TEST_LENDER,
             policy: SCENARIO_POLICY,
-            publishSearchAttributes: false,
           } satisfies LoanReminderInput,
         ],
       });

@@ -58,7 +58,7 @@ describe('events', () => {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: createActivities({ sms, operations: tempOperations(), events: store }),
+      activities: createActivities({ searchAttributes: false, sms, operations: tempOperations(), events: store }),
     });
     const timezone = zoneWithLocalHour(9, 19); // daytime: the thank-you may go at once
     const loanId = `EV-${randomUUID()}`;
@@ -78,7 +78,6 @@ describe('events', () => {
             },
             lender: TEST_LENDER,
             policy: DEFAULT_POLICY,
-            publishSearchAttributes: false,
           },
         ],
       });

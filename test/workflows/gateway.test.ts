@@ -47,6 +47,7 @@ describe('a reminder through Twilio', () => {
       taskQueue,
       workflowBundle: await workflowBundle(),
       activities: createActivities({
+        searchAttributes: false,
         sms: new TwilioProvider({
           accountSid: 'AC00000000000000000000000000000000',
           authToken: 't',
@@ -85,7 +86,6 @@ describe('a reminder through Twilio', () => {
               finalNotice: undefined,
               afterLastPoint: { handOver: false, listenFor: 'P1D' },
             }),
-            publishSearchAttributes: false,
           },
         ],
       }),

@@ -109,7 +109,7 @@ async function withWorker<T>(
     connection: env.nativeConnection,
     taskQueue: ctx.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ sms: ctx.sms, operations: ctx.ops }),
+    activities: createActivities({ searchAttributes: false, sms: ctx.sms, operations: ctx.ops }),
   });
   return runWorkersUntil(workers, async () => {
     try {
@@ -136,7 +136,7 @@ function start(loan: Loan, taskQueue: string, policy: Policy = DEFAULT_POLICY, e
     taskQueue,
     // The time-skipping server cannot register custom search attributes (its OperatorService is
     // unimplemented); the API tests check them on the dev server.
-    args: [{ loan, lender, policy, publishSearchAttributes: false, ...extra }],
+    args: [{ loan, lender, policy, ...extra }],
   });
 }
 
