@@ -10,9 +10,6 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
-  defineUpdate,
   log,
   patched,
   proxyActivities,
@@ -33,16 +30,8 @@ import {
   windowClosesAfter,
 } from '../domain/calendar';
 import { isInstantMsInRange } from '../domain/limits';
-import {
-  isE164,
-  samePayment,
-  SUPPORTED_LOCALES,
-  type Lender,
-  type Loan,
-  type Locale,
-  type Payment,
-} from '../domain/loan';
-import { OVERDUE_TEMPLATES, type Policy, type TemplateId } from '../domain/policy';
+import { isE164, samePayment, SUPPORTED_LOCALES, type Loan } from '../domain/loan';
+import { OVERDUE_TEMPLATES } from '../domain/policy';
 import {
   cadenceRestart,
   decideNext,
@@ -52,12 +41,29 @@ import {
   sentReminders,
   shiftPlan,
   SKIP_REASONS,
-  type PlanShift,
   type PlannedPoint,
 } from '../domain/schedule';
 import { renderMessage } from '../domain/templates';
-import { abVariant, HARSH_TONE_AT_MOST, type Variant } from '../domain/variants';
+import { abVariant, HARSH_TONE_AT_MOST } from '../domain/variants';
 import { deliveredEventOf, type EventDetail, type EventKind, type LoanEvent } from '../store/events';
+import {
+  borrowerAnswerSignal,
+  changeContactUpdate,
+  changeTermsUpdate,
+  closeLoanUpdate,
+  deliveryFailedSignal,
+  loanStatusQuery,
+  paymentReceivedSignal,
+  promiseToPayUpdate,
+  resumeUpdate,
+  smsTaskQueue,
+  type Cadence,
+  type ContactChange,
+  type Hold,
+  type LoanReminderInput,
+  type LoanStatus,
+  type PauseKind,
+} from './messages';
 import {
   DUE_DATE,
   LOAN_CURRENCY,
@@ -69,61 +75,12 @@ import {
   POLICY_ID,
 } from './search-attributes';
 
-// ---- Messages: the API and tests use these constants, never raw names. ----
+// The messages and types are the workflow's contract, in src/workflows/messages.ts: re-exported
+// here so every import of them from this module keeps working.
+export * from './messages';
 
-export type BorrowerAnswer =
-  | { kind: 'opt-out'; answerId?: string; at?: string }
-  | { kind: 'dispute'; answerId?: string; at?: string; reason?: string }
-  | { kind: 'hardship'; answerId?: string; at?: string; note?: string }
-  | { kind: 'callback'; answerId?: string; at?: string; note?: string }
-  | { kind: 'wrong-number'; answerId?: string; at?: string }
-  /** A reply that may mean "stop" but not clearly: no text until operations have read it. */
-  | { kind: 'unclear-reply'; answerId?: string; at?: string; note?: string }
-  | { kind: 'rating'; answerId?: string; at?: string; messageKey: string; clarity: number; tone: number };
-
-export interface PromiseToPay {
-  /** The borrower's calendar date they promise to pay by, YYYY-MM-DD. */
-  date: string;
-}
-export interface ContactChange {
-  phone?: string;
-  locale?: Locale;
-  timezone?: string;
-}
-export interface TermsChange {
-  dueDate?: string;
-  amountDue?: number;
-}
-export interface CloseLoan {
-  reason: 'written-off' | 'sold' | 'settled-elsewhere' | 'cancelled';
-}
-
-export interface DeliveryFailure {
-  /** The message's idempotency key, as sent to the provider. */
-  idempotencyKey: string;
-  reason: string;
-  /** The number cannot receive texts (unreachable, not mobile, blocked): stop texting it. */
-  permanent: boolean;
-}
-
-export const paymentReceivedSignal = defineSignal<[Payment]>('paymentReceived');
-/** A carrier's final word that a message the provider accepted never reached the phone. */
-export const deliveryFailedSignal = defineSignal<[DeliveryFailure]>('deliveryFailed');
-export const borrowerAnswerSignal = defineSignal<[BorrowerAnswer]>('borrowerAnswer');
-export const promiseToPayUpdate = defineUpdate<{ pausedUntil: string }, [PromiseToPay]>('promiseToPay');
-export const resumeUpdate = defineUpdate<{ resumed: true }, [{ note?: string }]>('resume');
-export const changeContactUpdate = defineUpdate<{ changed: string[] }, [ContactChange]>('changeContact');
-export const changeTermsUpdate = defineUpdate<{ outstanding: number; dueDate: string }, [TermsChange]>('changeTerms');
-export const closeLoanUpdate = defineUpdate<{ status: 'closed' }, [CloseLoan]>('closeLoan');
-export const loanStatusQuery = defineQuery<LoanStatus>('loanStatus');
-
-// ---- State ----
-
-export type LoanStatusName = 'active' | 'paused' | 'paid' | 'closed' | 'unresolved';
-export type PauseKind = 'dispute' | 'promise-to-pay' | 'hardship' | 'review' | 'wrong-number' | 'undeliverable';
 /** Holds only operations lift (the resume update). */
 const OPERATIONS_HOLDS: readonly PauseKind[] = ['dispute', 'hardship', 'review'];
-export type Hold = { kind: PauseKind; since: string; until?: string };
 
 /**
  * How holds on one loan stack: one only operations may lift (a dispute, hardship) outranks one a
@@ -140,90 +97,8 @@ const HOLD_RANK: Record<PauseKind, number> = {
   'promise-to-pay': 2,
 };
 
-export interface SentMessage {
-  key: string;
-  stage: string;
-  template: TemplateId;
-  variant: Variant;
-  locale: Locale;
-  requestedAt: string;
-  scheduledFor: string;
-  sentAt: string;
-  /** When the loan heard the provider had taken it (server time): the caps count from here. */
-  recordedAt?: string;
-  segments: number;
-  encoding: 'GSM-7' | 'UCS-2';
-}
-
-export interface LoanStatus {
-  loanId: string;
-  policyId: string;
-  status: LoanStatusName;
-  /** The stage of the last reminder sent, or "none". */
-  stage: string;
-  currency: string;
-  amountDue: number;
-  outstanding: number;
-  overpaid: number;
-  dueDate: string;
-  timezone: string;
-  locale: Locale;
-  startedAt: string;
-  variant: Variant;
-  optedOut: boolean;
-  /** The number on file must not be texted (reported wrong, or undeliverable) until it changes. */
-  numberBlocked: boolean;
-  /** The strongest hold in force (see HOLD_RANK), or none. */
-  pause: Hold | null;
-  nextReminder: { stage: string; template: TemplateId; at: string; why: string[] } | null;
-  /** When the loan stops waiting for payment after its last reminder. */
-  horizon: string;
-  messagesSent: SentMessage[];
-  skipped: Array<{ key: string; stage: string; reason: string }>;
-  failed: Array<{ key: string; stage: string; reason: string; at: string }>;
-  payments: Payment[];
-  /** Reports under a known payment id with another amount or time: not counted, handed to operations. */
-  conflictingPayments?: Payment[];
-  answers: Array<BorrowerAnswer & { receivedAt: string }>;
-  promises: Array<{ date: string; madeAt: string; kept?: boolean }>;
-  handedOver: Array<{ kind: string; at: string }>;
-  closedReason?: CloseLoan['reason'];
-  completedAt?: string;
-  /** SHA-256 of the request that started the loan, so a repeated start can be told from a conflicting one. */
-  requestFingerprint?: string;
-}
-
-export interface LoanReminderInput {
-  loan: Loan;
-  lender: Lender;
-  policy: Policy;
-  /** SHA-256 of the start request (see LoanStatus.requestFingerprint). */
-  requestFingerprint?: string;
-  /** State carried through continue-as-new; absent on a loan's first run. */
-  carried?: {
-    state: LoanStatus;
-    loan: Loan;
-    doneKeys: string[];
-    opsSeq: number;
-    eventSeq?: number;
-    holds?: Hold[];
-    cadence?: Cadence;
-    /** Whether this loan keeps its search attributes current: its worker's answer, asked once. */
-    searchAttributes?: boolean;
-  };
-  /** Continue as new past this many history events even if the server has not suggested it. */
-  continueAsNewAfterEvents?: number;
-}
-
 /** Input as loans started before v6 may have it: tests then said here whether to publish search attributes. */
 type LegacyInput = LoanReminderInput & { publishSearchAttributes?: boolean };
-
-/** How the plan has moved: shifts made when an overdue loan could be reminded again after a pause. */
-interface Cadence {
-  shifts: PlanShift[];
-  /** Since when the loan could not be reminded (a hold, a blocked number), while it cannot. */
-  blockedSince?: number;
-}
 
 /** A refused change, naming the field the API reports it under. */
 function refuse(field: string, message: string): ApplicationFailure {
@@ -241,11 +116,6 @@ const SMS_SEND_OPTIONS: ActivityOptions = {
     nonRetryableErrorTypes: ['InvalidPhoneNumber', 'WindowClosed'],
   },
 };
-
-/** SMS go through a task queue of their own, rate-limited to the provider's pace across all workers. */
-export function smsTaskQueue(workflowTaskQueue: string): string {
-  return `${workflowTaskQueue}-sms`;
-}
 
 const operations = proxyActivities<Activities>({
   // Telling operations must not be lost: retry for about a day of attempts (not a deadline that a
