@@ -29,6 +29,7 @@ import {
   nextWindowOpening,
   windowClosesAfter,
 } from '../domain/calendar';
+import { deliveredEventOf, type EventDetail, type EventKind, type LoanEvent } from '../domain/events';
 import { isInstantMsInRange } from '../domain/limits';
 import { isE164, samePayment, SUPPORTED_LOCALES, type Loan } from '../domain/loan';
 import { OVERDUE_TEMPLATES } from '../domain/policy';
@@ -45,7 +46,6 @@ import {
 } from '../domain/schedule';
 import { renderMessage } from '../domain/templates';
 import { abVariant, HARSH_TONE_AT_MOST } from '../domain/variants';
-import { deliveredEventOf, type EventDetail, type EventKind, type LoanEvent } from '../store/events';
 import {
   borrowerAnswerSignal,
   changeContactUpdate,
