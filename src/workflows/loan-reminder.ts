@@ -19,20 +19,22 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { Duration } from 'luxon';
 import type { Activities } from '../activities';
 import {
   isCalendarDate,
   isValidTimeZone,
-  localDateOf,
   localInstantMs,
   nextWindowOpening,
   windowClosesAfter,
 } from '../domain/calendar';
-import { deliveredEventOf, type EventDetail, type EventKind, type LoanEvent } from '../domain/events';
+import { answerEffect, answerEventDetail, isRepeatedAnswer } from '../domain/answers';
+import { deliveredEventOf, type EventKind, type LoanEvent } from '../domain/events';
+import { liftHolds, resumeLifts, resumeRefusal, stackHold } from '../domain/holds';
 import { isInstantMsInRange } from '../domain/limits';
-import { isE164, samePayment, SUPPORTED_LOCALES, type Loan } from '../domain/loan';
+import { isE164, SUPPORTED_LOCALES, type Loan } from '../domain/loan';
+import { mayRemind, mayThank, remindersBlocked } from '../domain/may-text';
 import { OVERDUE_TEMPLATES } from '../domain/policy';
+import { promiseBroken, promiseDateRefusal, promiseEndsAt, promiseHolds } from '../domain/promise-to-pay';
 import {
   cadenceRestart,
   decideNext,
@@ -44,8 +46,9 @@ import {
   SKIP_REASONS,
   type PlannedPoint,
 } from '../domain/schedule';
+import { applyPayment, balanceFor, classifyPayment, totalPaid } from '../domain/settlement';
 import { renderMessage } from '../domain/templates';
-import { abVariant, HARSH_TONE_AT_MOST } from '../domain/variants';
+import { abVariant } from '../domain/variants';
 import {
   borrowerAnswerSignal,
   changeContactUpdate,
@@ -78,24 +81,6 @@ import {
 // The messages and types are the workflow's contract, in src/workflows/messages.ts: re-exported
 // here so every import of them from this module keeps working.
 export * from './messages';
-
-/** Holds only operations lift (the resume update). */
-const OPERATIONS_HOLDS: readonly PauseKind[] = ['dispute', 'hardship', 'review'];
-
-/**
- * How holds on one loan stack: one only operations may lift (a dispute, hardship) outranks one a
- * new number lifts (wrong number, undeliverable), which outranks a promise to pay, which lifts
- * itself on its date. A new hold never ends another of a different rank; lifting one uncovers the
- * next, and the loan texts only when none is left.
- */
-const HOLD_RANK: Record<PauseKind, number> = {
-  dispute: 0,
-  hardship: 0,
-  review: 0,
-  'wrong-number': 1,
-  undeliverable: 1,
-  'promise-to-pay': 2,
-};
 
 /** Input as loans started before v6 may have it: tests then said here whether to publish search attributes. */
 type LegacyInput = LoanReminderInput & { publishSearchAttributes?: boolean };
@@ -145,7 +130,6 @@ const events = proxyActivities<Activities>({
 const CAN_WAIT: ReadonlySet<EventKind> = new Set(['loan-started', 'reminder-planned', 'answer', 'paused', 'resumed']);
 
 const dueDateAttr = (ms: number) => (isInstantMsInRange(ms) ? new Date(ms) : null);
-const durationMs = (iso: string) => Duration.fromISO(iso).as('milliseconds');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus> {
@@ -250,7 +234,6 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   const changed = () => {
     version++;
   };
-  const totalPaid = () => s.payments.reduce((sum, p) => sum + p.amount, 0);
   const finished = () => s.status === 'paid' || s.status === 'closed' || s.status === 'unresolved';
   const pendingOps: Array<{ kind: string; detail: Record<string, unknown> }> = [];
   const handOver = (kind: string, detail: Record<string, unknown> = {}) => {
@@ -268,9 +251,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     // number ended a dispute only operations may end, and reminders resumed without them. Asked
     // only when two holds meet, so loans whose history never had two replay as they ran.
     if (inForce.length && patched('stacked-holds')) {
-      holds = [...inForce.filter((h) => HOLD_RANK[h.kind] !== HOLD_RANK[kind]), hold].sort(
-        (a, b) => HOLD_RANK[a.kind] - HOLD_RANK[b.kind],
-      );
+      holds = stackHold(inForce, hold);
       s.pause = holds[0];
     } else {
       s.pause = hold;
@@ -292,8 +273,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       if (s.pause && kinds.includes(s.pause.kind)) unpause();
       return;
     }
-    for (const h of holds) if (kinds.includes(h.kind)) record('resumed', { detail: { pause: h.kind } });
-    const rest = holds.filter((h) => !kinds.includes(h.kind));
+    const { lifted, rest } = liftHolds(holds, kinds);
+    for (const h of lifted) record('resumed', { detail: { pause: h.kind } });
     holds = rest.length > 1 ? rest : undefined;
     s.pause = rest[0] ?? null;
     if (!s.pause && s.status === 'paused') s.status = 'active';
@@ -312,26 +293,22 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   // ---- Handlers, all registered before the first await ----
 
   setHandler(paymentReceivedSignal, (payment) => {
-    const known = s.payments.find((p) => p.paymentId === payment.paymentId);
-    if (known) {
+    const conflicting = s.conflictingPayments ?? [];
+    const report = classifyPayment(s.payments, conflicting, payment);
+    if (report !== 'new') {
       // A webhook's retry counts once. The same id with another amount or time is not a retry: the
       // API refuses it when it can tell, and one that reaches the loan all the same (a race, the
       // loan unreadable then) is kept aside for a person, never silently dropped. Added after v4.
-      const conflicting = s.conflictingPayments ?? [];
-      if (
-        !samePayment(known, payment) &&
-        !conflicting.some((p) => samePayment(p, payment)) &&
-        patched('payment-conflict')
-      ) {
+      if (report === 'conflict' && patched('payment-conflict')) {
         s.conflictingPayments = [...conflicting, payment];
         handOver('payment-conflict', { paymentId: payment.paymentId });
       }
       return;
     }
     s.payments.push(payment);
-    const left = s.outstanding - payment.amount;
-    s.outstanding = Math.max(0, left);
-    s.overpaid += Math.max(0, -left);
+    const balance = applyPayment(s, payment.amount);
+    s.outstanding = balance.outstanding;
+    s.overpaid = balance.overpaid;
     settleIfPaid();
     record('payment', {
       amount: payment.amount,
@@ -362,44 +339,20 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   });
 
   setHandler(borrowerAnswerSignal, (answer) => {
-    if (answer.answerId && s.answers.some((a) => a.answerId === answer.answerId)) return;
+    if (isRepeatedAnswer(s.answers, answer)) return;
     s.answers.push({ ...answer, receivedAt: iso(Date.now()) });
-    // The kind and ratings only: notes and reasons are the borrower's own words.
-    const detail: EventDetail = { kind: answer.kind, answerId: answer.answerId ?? null };
-    if (answer.kind === 'rating')
-      Object.assign(detail, { messageKey: answer.messageKey, clarity: answer.clarity, tone: answer.tone });
-    record('answer', { stage: s.stage, variant: s.variant, locale: s.locale, detail });
-    switch (answer.kind) {
-      case 'opt-out':
-        if (!s.optedOut) {
-          s.optedOut = true;
-          if (!finished()) handOver('opt-out');
-        }
-        break;
-      case 'dispute':
-        if (!finished()) pause('dispute');
-        handOver('dispute', { reason: answer.reason ?? null });
-        break;
-      case 'hardship':
-        if (!finished()) pause('hardship');
-        handOver('hardship', { note: answer.note ?? null });
-        break;
-      case 'callback':
-        handOver('callback', { note: answer.note ?? null });
-        break;
-      case 'wrong-number':
-        s.numberBlocked = true;
-        if (!finished()) pause('wrong-number');
-        handOver('wrong-number');
-        break;
-      case 'unclear-reply':
-        if (!finished()) pause('review');
-        handOver('unclear-reply', { note: answer.note ?? null });
-        break;
-      case 'rating':
-        if (policy.gentleAfterHarshRating && answer.tone <= HARSH_TONE_AT_MOST) s.variant = 'gentle';
-        break;
-    }
+    record('answer', { stage: s.stage, variant: s.variant, locale: s.locale, detail: answerEventDetail(answer) });
+    // What the answer does (src/domain/answers.ts), in that order: opt out, block, hold, hand over, soften.
+    const effect = answerEffect(answer, {
+      finished: finished(),
+      optedOut: s.optedOut,
+      gentleAfterHarshRating: policy.gentleAfterHarshRating,
+    });
+    if (effect.optOut) s.optedOut = true;
+    if (effect.blockNumber) s.numberBlocked = true;
+    if (effect.hold) pause(effect.hold);
+    if (effect.handOver) handOver(effect.handOver.kind, effect.handOver.detail);
+    if (effect.gentle) s.variant = 'gentle';
     changed();
   });
 
@@ -407,7 +360,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     promiseToPayUpdate,
     ({ date }) => {
       // Resume the morning after the promised date plus the grace period, if still unpaid.
-      const until = localInstantMs(date, policy.sendTime, s.timezone) + durationMs(policy.promiseToPay.grace);
+      const until = promiseEndsAt(date, policy, s.timezone);
       s.promises.push({ date, madeAt: iso(Date.now()) });
       pause('promise-to-pay', until);
       return { pausedUntil: iso(until) };
@@ -415,12 +368,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     {
       validator: ({ date }) => {
         if (finished()) throw new Error(`the loan is ${s.status}`);
-        if (!isCalendarDate(date)) throw new Error('date must be a real date YYYY-MM-DD');
-        const today = localDateOf(Date.now(), s.timezone);
-        const latest = localDateOf(Date.now() + durationMs(policy.promiseToPay.maxAhead), s.timezone);
-        if (date < today) throw new Error(`date ${date} is in the past`);
-        if (date > latest)
-          throw new Error(`date ${date} is further ahead than the policy allows (${policy.promiseToPay.maxAhead})`);
+        const refusal = promiseDateRefusal(date, Date.now(), policy, s.timezone);
+        if (refusal) throw new Error(refusal);
       },
     },
   );
@@ -431,17 +380,14 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
       // Operations end a dispute or hardship (a promise to pay under it holds on to its date); with
       // neither, the promise itself.
       // One hold alone is lifted whatever it is, as before holds stacked (so loans replay unchanged).
-      const ops = s.pause !== null && OPERATIONS_HOLDS.includes(s.pause.kind);
       if (!holds) unpause();
-      else lift(ops ? OPERATIONS_HOLDS : ['promise-to-pay']);
+      else lift(resumeLifts(s.pause));
       return { resumed: true as const };
     },
     {
       validator: (_request) => {
-        if (!s.pause) throw new Error('the loan is not paused');
-        if (s.pause.kind === 'wrong-number' || s.pause.kind === 'undeliverable') {
-          throw new Error('the loan waits for a new phone number: change the contact instead');
-        }
+        const refusal = resumeRefusal(s.pause);
+        if (refusal) throw new Error(refusal);
       },
     },
   );
@@ -480,11 +426,11 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   setHandler(
     changeTermsUpdate,
     (change) => {
-      const paid = totalPaid();
       if (change.amountDue !== undefined) {
         s.amountDue = change.amountDue;
-        s.outstanding = Math.max(0, change.amountDue - paid);
-        s.overpaid = Math.max(0, paid - change.amountDue);
+        const balance = balanceFor(change.amountDue, totalPaid(s.payments));
+        s.outstanding = balance.outstanding;
+        s.overpaid = balance.overpaid;
       }
       if (change.dueDate !== undefined && change.dueDate !== s.dueDate) {
         s.dueDate = change.dueDate;
@@ -601,8 +547,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
 
   /** A promise to pay whose date and grace have passed unpaid: the schedule resumes. */
   const breakPromiseIfDue = (now: number) => {
-    const pausedUntil = s.pause?.until ? Date.parse(s.pause.until) : undefined;
-    if (s.pause?.kind !== 'promise-to-pay' || pausedUntil === undefined || now < pausedUntil) return;
+    if (!promiseBroken(s.pause, now)) return;
     const promise = s.promises[s.promises.length - 1];
     if (promise) promise.kept = false;
     // Added after v1: a broken promise is worth a person's attention. Loans that were already
@@ -611,7 +556,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     lift(['promise-to-pay']);
   };
 
-  const canText = () => !s.optedOut && !s.numberBlocked && (s.pause === null || s.pause.kind === 'promise-to-pay');
+  /** Reminders may go out (src/domain/may-text.ts). */
+  const canText = () => mayRemind(s);
 
   // Added after v5: whether search attributes are kept current is the worker's to say (its
   // configuration, or what its Temporal server supports), asked once per loan and carried on.
@@ -636,8 +582,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     const overdueFrom = rules ? overdueFromFor(policy, s.dueDate, s.timezone) : undefined;
     if (rules) {
       if (canText()) breakPromiseIfDue(now); // first: the restart below counts from the promise's end
-      const blocked = !canText() || (s.pause?.until !== undefined && Date.parse(s.pause.until) > now);
-      if (blocked) cadence.blockedSince ??= now;
+      if (remindersBlocked(s, now)) cadence.blockedSince ??= now;
       else if (cadence.blockedSince !== undefined) {
         cadence.blockedSince = undefined;
         const shift = overdueFrom === undefined ? undefined : cadenceRestart(planOf().plan, doneKeys, now, overdueFrom);
@@ -750,7 +695,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   return s;
 
   async function sendThanks(): Promise<void> {
-    const mayText = () => !s.optedOut && !s.numberBlocked;
+    const mayText = () => mayThank(s);
     // Never at night: wait for the window (again, if a provider outage outlasts it), and give up
     // if the borrower opts out meanwhile.
     for (let attempt = 0; attempt < 7 && mayText(); attempt++) {
@@ -765,7 +710,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
         overdue: false,
       };
       // The total repaid as it stands now: a payment may have come while it waited for the morning.
-      if ((await deliver(point, Date.now(), totalPaid())) !== 'window-closed') return;
+      if ((await deliver(point, Date.now(), totalPaid(s.payments))) !== 'window-closed') return;
     }
   }
 
@@ -798,10 +743,8 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     // Added after v4, with the send-time rules: a promise to pay made while the send is under way
     // withdraws it too (before, a send already started went out during the promise).
     const promiseWithdraws = !isThanks && patched('send-time-rules');
-    const promiseHolds = () =>
-      s.pause?.kind === 'promise-to-pay' && s.pause.until !== undefined && Date.parse(s.pause.until) > Date.now();
     const moot = () =>
-      isThanks ? s.optedOut || s.numberBlocked : finished() || !canText() || (promiseWithdraws && promiseHolds());
+      isThanks ? !mayThank(s) : finished() || !canText() || (promiseWithdraws && promiseHolds(s.pause, Date.now()));
     const facts = {
       messageKey: `${loan.loanId}:${point.key}`,
       stage: point.stage,

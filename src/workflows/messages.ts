@@ -2,22 +2,14 @@
 // state and its answers. Callers that only start, signal or query a loan (the API, scripts, tests)
 // import this module, not the workflow body; `loan-reminder.ts` re-exports all of it.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { BorrowerAnswer } from '../domain/answers';
+import type { Hold, PauseKind } from '../domain/holds';
 import type { Lender, Loan, Locale, Payment } from '../domain/loan';
 import type { Policy, TemplateId } from '../domain/policy';
 import type { PlanShift } from '../domain/schedule';
 import type { Variant } from '../domain/variants';
 
 // ---- Messages: the API and tests use these constants, never raw names. ----
-
-export type BorrowerAnswer =
-  | { kind: 'opt-out'; answerId?: string; at?: string }
-  | { kind: 'dispute'; answerId?: string; at?: string; reason?: string }
-  | { kind: 'hardship'; answerId?: string; at?: string; note?: string }
-  | { kind: 'callback'; answerId?: string; at?: string; note?: string }
-  | { kind: 'wrong-number'; answerId?: string; at?: string }
-  /** A reply that may mean "stop" but not clearly: no text until operations have read it. */
-  | { kind: 'unclear-reply'; answerId?: string; at?: string; note?: string }
-  | { kind: 'rating'; answerId?: string; at?: string; messageKey: string; clarity: number; tone: number };
 
 export interface PromiseToPay {
   /** The borrower's calendar date they promise to pay by, YYYY-MM-DD. */
@@ -58,8 +50,8 @@ export const loanStatusQuery = defineQuery<LoanStatus>('loanStatus');
 // ---- State ----
 
 export type LoanStatusName = 'active' | 'paused' | 'paid' | 'closed' | 'unresolved';
-export type PauseKind = 'dispute' | 'promise-to-pay' | 'hardship' | 'review' | 'wrong-number' | 'undeliverable';
-export type Hold = { kind: PauseKind; since: string; until?: string };
+/** The answer, holds and pause kinds are the domain's (src/domain/answers.ts, holds.ts). */
+export type { BorrowerAnswer, Hold, PauseKind };
 
 export interface SentMessage {
   key: string;
@@ -94,7 +86,7 @@ export interface LoanStatus {
   optedOut: boolean;
   /** The number on file must not be texted (reported wrong, or undeliverable) until it changes. */
   numberBlocked: boolean;
-  /** The strongest hold in force (see HOLD_RANK in loan-reminder.ts), or none. */
+  /** The strongest hold in force (see HOLD_RANK in src/domain/holds.ts), or none. */
   pause: Hold | null;
   nextReminder: { stage: string; template: TemplateId; at: string; why: string[] } | null;
   /** When the loan stops waiting for payment after its last reminder. */
