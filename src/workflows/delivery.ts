@@ -16,7 +16,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { nextWindowOpening, windowClosesAfter } from '../domain/calendar';
+import { iso, nextWindowOpening, windowClosesAfter } from '../domain/calendar';
 import { deliveredEventOf } from '../domain/events';
 import type { Lender, Loan } from '../domain/loan';
 import { mayThank } from '../domain/may-text';
@@ -79,8 +79,6 @@ export interface DeliveryContext {
 }
 
 export type DeliveryOutcome = 'sent' | 'withdrawn' | 'window-closed' | 'failed';
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Sends one text for `point` at `at`, asking for `amount`. */
 export async function deliver(

@@ -4,6 +4,7 @@
 // write never counts twice.
 import { ActivityFailure, log, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { iso } from '../domain/calendar';
 import type { EventKind, LoanEvent } from '../domain/events';
 
 // Bounded: a store that stays down must not hold the loan up; what failed goes again later.
@@ -45,7 +46,7 @@ export class EventBuffer {
       eventId: `${this.loanId}:${this.seq}`,
       loanId: this.loanId,
       kind,
-      at: new Date(Date.now()).toISOString(),
+      at: iso(Date.now()),
       policyId: this.policyId,
       currency: this.currency(),
       ...fields,

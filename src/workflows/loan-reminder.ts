@@ -18,6 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { iso } from '../domain/calendar';
 import { sendReminder, sendThanks, smsActivities } from './delivery';
 import { LoanState } from './loan-state';
 import {
@@ -52,8 +53,6 @@ const operations = proxyActivities<Activities>({
 
 /** What the worker running the loan says of itself: answered at once, in its own process. */
 const workerSettings = proxyLocalActivities<Activities>({ startToCloseTimeout: '10 seconds' });
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus> {
   const sms = smsActivities();

@@ -4,13 +4,13 @@
 import { ApplicationFailure, patched, type ActivityInterfaceFor } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { answerEffect, answerEventDetail, isRepeatedAnswer, type BorrowerAnswer } from '../domain/answers';
-import { isCalendarDate, isValidTimeZone } from '../domain/calendar';
+import { isCalendarDate, isValidTimeZone, iso } from '../domain/calendar';
 import { liftHolds, resumeLifts, resumeRefusal, stackHold } from '../domain/holds';
 import { isE164, SUPPORTED_LOCALES, type Lender, type Loan, type Payment } from '../domain/loan';
 import { mayRemind } from '../domain/may-text';
 import type { Policy } from '../domain/policy';
 import { promiseBroken, promiseDateRefusal, promiseEndsAt } from '../domain/promise-to-pay';
-import { expandPolicy, horizonOf, shiftPlan, type PlannedPoint } from '../domain/schedule';
+import { expandPolicy, horizonOf, type PlannedPoint } from '../domain/schedule';
 import { applyPayment, balanceFor, classifyPayment, totalPaid } from '../domain/settlement';
 import { abVariant } from '../domain/variants';
 import type { DeliveryContext } from './delivery';
@@ -27,8 +27,6 @@ import type {
   PromiseToPay,
   TermsChange,
 } from './messages';
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A refused change, naming the field the API reports it under. */
 function refuse(field: string, message: string): ApplicationFailure {
@@ -54,7 +52,8 @@ export class LoanState implements DeliveryContext {
   version = 0;
   /** Hand-overs to operations not yet sent. */
   readonly pendingOps: Array<{ kind: string; detail: Record<string, unknown> }> = [];
-  private planMemo: { key: string; plan: PlannedPoint[]; horizon: number } | undefined;
+  /** The plan for the terms it was worked out for (see planOf in planning.ts). */
+  planMemo: { key: string; plan: PlannedPoint[]; horizon: number } | undefined;
 
   constructor(
     input: LoanReminderInput,
@@ -202,21 +201,6 @@ export class LoanState implements DeliveryContext {
     // past this point when the change shipped replay without it.
     if (patched('handover-on-broken-promise')) this.handOver('promise-broken', { date: promise?.date ?? null });
     this.lift(['promise-to-pay']);
-  }
-
-  /**
-   * The policy's points for the loan's terms, worked out again only when the terms change (a new
-   * due date or time zone): the loop runs on every signal, and calendar arithmetic is its dearest part.
-   */
-  planOf(): { plan: PlannedPoint[]; horizon: number } {
-    const { s, policy, cadence } = this;
-    const key = `${s.dueDate}|${s.timezone}|${s.startedAt}|${cadence.shifts.length}`;
-    if (this.planMemo?.key !== key) {
-      const terms = { dueDate: s.dueDate, timezone: s.timezone, startedAt: Date.parse(s.startedAt) };
-      const plan = shiftPlan(expandPolicy(policy, terms), cadence.shifts);
-      this.planMemo = { key, plan, horizon: horizonOf(policy, plan, terms) };
-    }
-    return this.planMemo;
   }
 
   // ---- Signals ----

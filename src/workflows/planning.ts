@@ -1,11 +1,14 @@
 // One planning step of the loop: break a promise whose time is up, restart an overdue cadence after
 // a pause, skip what went stale, and choose the next reminder (src/domain/schedule.ts decides).
 import { patched } from '@temporalio/workflow';
+import { iso } from '../domain/calendar';
 import { remindersBlocked } from '../domain/may-text';
 import { OVERDUE_TEMPLATES } from '../domain/policy';
 import {
   cadenceRestart,
   decideNext,
+  expandPolicy,
+  horizonOf,
   overdueFromFor,
   sentReminders,
   shiftPlan,
@@ -13,8 +16,6 @@ import {
   type PlannedPoint,
 } from '../domain/schedule';
 import type { LoanState } from './loan-state';
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export interface NextReminder {
   point: PlannedPoint;
@@ -31,6 +32,21 @@ export interface PlanStep {
   promiseHeld: boolean;
 }
 
+/**
+ * The policy's points for the loan's terms, worked out again only when the terms change (a new
+ * due date or time zone): the loop runs on every signal, and calendar arithmetic is its dearest part.
+ */
+export function planOf(state: LoanState): { plan: PlannedPoint[]; horizon: number } {
+  const { s, policy, cadence } = state;
+  const key = `${s.dueDate}|${s.timezone}|${s.startedAt}|${cadence.shifts.length}`;
+  if (state.planMemo?.key !== key) {
+    const terms = { dueDate: s.dueDate, timezone: s.timezone, startedAt: Date.parse(s.startedAt) };
+    const plan = shiftPlan(expandPolicy(policy, terms), cadence.shifts);
+    state.planMemo = { key, plan, horizon: horizonOf(policy, plan, terms) };
+  }
+  return state.planMemo;
+}
+
 export function planNext(state: LoanState, now: number): PlanStep {
   const { s, policy, cadence, doneKeys } = state;
   // Added after v4: the caps count from when texts went out and by the loan's state then (overdue
@@ -45,11 +61,11 @@ export function planNext(state: LoanState, now: number): PlanStep {
     else if (cadence.blockedSince !== undefined) {
       cadence.blockedSince = undefined;
       const shift =
-        overdueFrom === undefined ? undefined : cadenceRestart(state.planOf().plan, doneKeys, now, overdueFrom);
+        overdueFrom === undefined ? undefined : cadenceRestart(planOf(state).plan, doneKeys, now, overdueFrom);
       if (shift) cadence.shifts = [...cadence.shifts, shift];
     }
   }
-  const { plan, horizon } = state.planOf();
+  const { plan, horizon } = planOf(state);
   s.horizon = iso(horizon);
 
   let next: NextReminder | null = null;
