@@ -746,6 +746,10 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   // Added after v5: whether search attributes are kept current is the worker's to say (its
   // configuration, or what its Temporal server supports), asked once per loan and carried on.
   // Loans started before read it from their input, where only tests ever set it.
+  // The loan's terms are worked out before the first wait: terms no calendar can place (a zone
+  // that does not exist, from a client that skipped the API's checks) fail the first workflow task
+  // before it has anything to answer from, so readers get "unreadable", not a loan that never moves.
+  planOf();
   const byWorker = patched('search-attributes-by-worker');
   const publishing = byWorker
     ? (input.carried?.searchAttributes ?? (await workerSettings.searchAttributesPublished()))
