@@ -13,7 +13,7 @@ import { createProvider } from './sms/select';
 import { openEventStore } from './store/event-store-sql';
 import { openSendLedger } from './store/send-ledger';
 import { connectionOptions } from './temporal/connection';
-import { ensureSearchAttributes } from './temporal/search-attributes';
+import { decideSearchAttributes } from './temporal/search-attributes';
 import { smsTaskQueue } from './workflows/loan-reminder';
 
 export interface RunningWorker {
@@ -48,8 +48,15 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     logger: sdkLogger(log.child({}, { level: 'warn' })),
   });
   const connection = await NativeConnection.connect(connectionOptions(config));
-  const registered = await ensureSearchAttributes(connection, config.namespace);
-  if (registered.length) log.info({ registered }, 'registered search attributes');
+  const searchAttributes = await decideSearchAttributes(
+    connection,
+    config.namespace,
+    config.searchAttributes,
+    log,
+  ).catch(async (err: unknown) => {
+    await connection.close();
+    throw err;
+  });
   const ledger = openSendLedger(config.stores.sends);
   const events = openEventStore(config.eventStore);
   const operations = openOperationsQueue(config.stores.operations, { codec });
@@ -64,6 +71,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       operations,
       ledger,
       events,
+      searchAttributes,
     }),
     smsPerSecond: config.smsPerSecond,
     tuning: config.workerTuning,
@@ -77,6 +85,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       smsTaskQueue: smsTaskQueue(config.taskQueue),
       smsPerSecond: config.smsPerSecond,
       smsProvider: config.sms.provider,
+      searchAttributes,
     },
     'worker running',
   );
