@@ -16,10 +16,12 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 
 # TypeScript to dist/ (tsconfig.build.json: src only, CommonJS), with the dashboard's files and the
-# failure converter beside it (scripts/build-assets.mjs).
+# failure converter beside it (scripts/build-assets.mjs), and the workflow code bundled once into
+# dist/workflow-bundle.js, which the worker loads rather than bundle at start
+# (scripts/build-workflow-bundle.ts).
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/build-assets.mjs ./scripts/
+COPY scripts/build-assets.mjs scripts/build-workflow-bundle.ts ./scripts/
 COPY src ./src
 RUN npm run build
 

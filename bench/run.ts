@@ -131,7 +131,8 @@ async function main(): Promise<void> {
   print(results);
   const out = join(__dirname, 'results');
   mkdirSync(out, { recursive: true });
-  const file = join(out, `bench-${values.label ?? form}.json`);
+  // A run on the PostgreSQL-backed server keeps its own file beside the dev server's.
+  const file = join(out, `bench-${values.label ?? (temporal === 'cluster' ? `${form}-cluster` : form)}.json`);
   const report = {
     form,
     at: new Date().toISOString(),

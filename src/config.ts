@@ -92,6 +92,7 @@ const schema = z
     WORKER_WORKFLOW_TASK_SLOTS: z.coerce.number().int().min(2).max(10_000).optional(),
     WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
     WORKER_POLLERS: z.coerce.number().int().min(2).max(100).optional(),
+    WORKER_SEARCH_ATTRIBUTES: z.enum(['on', 'off', 'auto']).default('auto'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((e, ctx) => {
@@ -167,6 +168,12 @@ export interface Config {
     activitySlots?: number;
     pollers?: number;
   };
+  /**
+   * Whether the worker's loans keep their search attributes current: `on` (registered at start-up
+   * if missing; a server that cannot stops the worker), `off`, or `auto` (on when the server has an
+   * OperatorService, off when it has none, e.g. the time-skipping test server).
+   */
+  searchAttributes: 'on' | 'off' | 'auto';
   sms: SmsConfig;
 }
 
@@ -298,6 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       activitySlots: e.WORKER_ACTIVITY_SLOTS,
       pollers: e.WORKER_POLLERS,
     },
+    searchAttributes: e.WORKER_SEARCH_ATTRIBUTES,
     sms: smsConfig(e, resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl'))),
   };
 }

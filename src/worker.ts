@@ -1,10 +1,9 @@
 // Worker entry point (`npm run worker`): runs the loan workflows on the configured task queue, and
 // the SMS sends on a queue of their own whose rate the server holds to the provider's pace.
-import { join } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
-import { bundleWorkflowCode, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type Activities } from './activities';
-import { encryptedDataConverter, FAILURE_CONVERTER_PATH } from './codec/encryption';
+import { encryptedDataConverter } from './codec/encryption';
 import { loadConfig, type Config } from './config';
 import { payloadCodec } from './credentials';
 import { createLogger, sdkLogger, type Logger } from './log';
@@ -13,7 +12,8 @@ import { createProvider } from './sms/select';
 import { openEventStore } from './store/event-store-sql';
 import { openSendLedger } from './store/send-ledger';
 import { connectionOptions } from './temporal/connection';
-import { ensureSearchAttributes } from './temporal/search-attributes';
+import { decideSearchAttributes } from './temporal/search-attributes';
+import { workerWorkflowBundle } from './temporal/workflow-bundle';
 import { smsTaskQueue } from './workflows/loan-reminder';
 
 export interface RunningWorker {
@@ -34,22 +34,22 @@ export function installRuntime(log: Logger): void {
   runtimeInstalled = true;
 }
 
-export const WORKFLOWS_PATH = join(__dirname, 'workflows');
-
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
   installRuntime(log);
-  // Bundled here rather than by Worker.create, so the bundler's build report stays out of the logs.
   const codec = payloadCodec(config, { create: false });
   const dataConverter = encryptedDataConverter(codec);
-  const workflowBundle = await bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    // Failures raised in workflow code are encoded (then encrypted) like the worker's own.
-    failureConverterPath: FAILURE_CONVERTER_PATH,
-    logger: sdkLogger(log.child({}, { level: 'warn' })),
-  });
+  // Prebuilt by `npm run build` for the compiled worker; bundled now from the sources (see workflow-bundle.ts).
+  const workflowBundle = await workerWorkflowBundle(log);
   const connection = await NativeConnection.connect(connectionOptions(config));
-  const registered = await ensureSearchAttributes(connection, config.namespace);
-  if (registered.length) log.info({ registered }, 'registered search attributes');
+  const searchAttributes = await decideSearchAttributes(
+    connection,
+    config.namespace,
+    config.searchAttributes,
+    log,
+  ).catch(async (err: unknown) => {
+    await connection.close();
+    throw err;
+  });
   const ledger = openSendLedger(config.stores.sends);
   const events = openEventStore(config.eventStore);
   const operations = openOperationsQueue(config.stores.operations, { codec });
@@ -64,6 +64,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       operations,
       ledger,
       events,
+      searchAttributes,
     }),
     smsPerSecond: config.smsPerSecond,
     tuning: config.workerTuning,
@@ -77,6 +78,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       smsTaskQueue: smsTaskQueue(config.taskQueue),
       smsPerSecond: config.smsPerSecond,
       smsProvider: config.sms.provider,
+      searchAttributes,
     },
     'worker running',
   );
@@ -94,7 +96,8 @@ export interface WorkerSetup {
   connection: NativeConnection;
   namespace?: string;
   taskQueue: string;
-  workflowBundle: WorkflowBundle;
+  /** The bundled code, or the path of a prebuilt bundle (see temporal/workflow-bundle.ts). */
+  workflowBundle: WorkflowBundleOption;
   activities: Activities;
   /** The SMS provider's pace, held by the server across every worker of the queue. */
   smsPerSecond?: number;

@@ -4,11 +4,18 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CompleteAsyncError, Context, log } from '@temporalio/activity';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
 import { ActivityCancelledError, WorkflowNotFoundError } from '@temporalio/client';
+import { Failure } from '../domain/failures';
 import { workflowIdForLoan } from '../domain/loan';
 import { deliveredEventOf, receiptEventOf, type EventStore, type LoanEvent } from '../store/events';
 import type { DeliveryReceipt, SendLedger } from '../store/send-ledger';
 import { deliveryFailedSignal } from '../workflows/loan-reminder';
-import { InvalidPhoneNumberError, type OutgoingSms, type SmsProvider, type SmsReceipt } from '../sms/provider';
+import {
+  GatewayConfigurationError,
+  InvalidPhoneNumberError,
+  type OutgoingSms,
+  type SmsProvider,
+  type SmsReceipt,
+} from '../sms/provider';
 
 export interface ActivityDeps {
   sms: SmsProvider;
@@ -76,7 +83,7 @@ export function createActivities({ sms, operations, ledger, events, searchAttrib
     if (Date.now() - oldest < RECEIPTS_RETRY_MS)
       throw ApplicationFailure.create({
         message: 'the SMS was sent; receipts that came before it are not yet recorded, and its retry records them',
-        type: 'ReceiptsPending',
+        type: Failure.ReceiptsPending,
         nextRetryDelay: 5_000,
       });
     log.error('Gave up recording receipts that came before their send', { loanId: message.loanId });
@@ -107,7 +114,7 @@ export function createActivities({ sms, operations, ledger, events, searchAttrib
         if ((await ledger?.get(message.idempotencyKey))?.state !== 'accepted')
           throw ApplicationFailure.nonRetryable(
             'the sending window closed before the provider accepted the message',
-            'WindowClosed',
+            Failure.WindowClosed,
           );
       }
       // The events that waited for this send, and the send itself, in one write after the provider
@@ -146,7 +153,7 @@ export function createActivities({ sms, operations, ledger, events, searchAttrib
       if (claim?.outcome === 'held') {
         throw ApplicationFailure.create({
           message: 'another attempt is sending this message; retried when its claim runs out',
-          type: 'SendInProgress',
+          type: Failure.SendInProgress,
           nextRetryDelay: Math.max(1_000, claim.until - nowMs),
         });
       }
@@ -171,6 +178,17 @@ export function createActivities({ sms, operations, ledger, events, searchAttrib
         if (err instanceof CompleteAsyncError) throw err;
         await release();
         if (err instanceof InvalidPhoneNumberError) throw ApplicationFailure.nonRetryable(err.message, err.name);
+        if (err instanceof GatewayConfigurationError) {
+          // A fault of the configuration, not of the moment: no retry can fix it before the window
+          // closes, so the send fails now, said once and loudly, and the loan records it as failed.
+          log.error('SMS gateway is not configured for this message; not retried', {
+            loanId: message.loanId,
+            stage: message.stage,
+            provider: sms.name,
+            error: err.message,
+          });
+          throw ApplicationFailure.nonRetryable(err.message, err.name);
+        }
         throw err;
       }
       // Recorded the moment the provider answers: the only window left for a duplicate is a crash

@@ -5,6 +5,7 @@ import Dysmsapi, { SendSmsRequest } from '@alicloud/dysmsapi20170525';
 import { $OpenApiUtil } from '@alicloud/openapi-core';
 import { RuntimeOptions } from '@darabonba/typescript';
 import {
+  GatewayConfigurationError,
   InvalidPhoneNumberError,
   TransientSendError,
   type OutgoingSms,
@@ -49,7 +50,10 @@ export class AliyunProvider implements SmsProvider {
 
   async send(m: OutgoingSms): Promise<SmsReceipt> {
     const templateCode = m.template ? this.config.templates[m.template] : undefined;
-    if (!templateCode) throw new TransientSendError(`no Aliyun template configured for "${m.template}"`);
+    if (!templateCode)
+      throw new GatewayConfigurationError(
+        `ALIYUN_TEMPLATES has no Aliyun TemplateCode for the reminder template "${m.template ?? '(none)'}"`,
+      );
     const timeout = this.config.timeoutMs ?? 10_000;
     let body: { code?: string; message?: string; bizId?: string } | undefined;
     try {

@@ -1,4 +1,5 @@
 // What every SMS gateway adapter offers the activities.
+import { Failure } from '../domain/failures';
 
 export interface OutgoingSms {
   /** E.164 number of the borrower. */
@@ -35,10 +36,18 @@ export interface SmsProvider {
 
 /** A number the provider will never deliver to (invalid, unreachable, blocked); retrying cannot help. */
 export class InvalidPhoneNumberError extends Error {
-  override readonly name = 'InvalidPhoneNumber';
+  override readonly name = Failure.InvalidPhoneNumber;
 }
 
 /** A failure worth retrying later: the provider is down, slow or asks us to slow down. */
 export class TransientSendError extends Error {
-  override readonly name = 'TransientSendError';
+  override readonly name = Failure.TransientSend;
+}
+
+/**
+ * The gateway is not configured to send this message (no approved template for it): retrying
+ * cannot help until someone fixes the configuration, so the send fails at once.
+ */
+export class GatewayConfigurationError extends Error {
+  override readonly name = Failure.GatewayMisconfigured;
 }

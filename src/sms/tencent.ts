@@ -3,6 +3,7 @@
 // SessionContext carries our idempotency key to Tencent's records.
 import * as tencentcloud from 'tencentcloud-sdk-nodejs-sms';
 import {
+  GatewayConfigurationError,
   InvalidPhoneNumberError,
   TransientSendError,
   type OutgoingSms,
@@ -57,7 +58,10 @@ export class TencentProvider implements SmsProvider {
 
   async send(m: OutgoingSms): Promise<SmsReceipt> {
     const templateId = m.template ? this.config.templates[m.template] : undefined;
-    if (!templateId) throw new TransientSendError(`no Tencent template configured for "${m.template}"`);
+    if (!templateId)
+      throw new GatewayConfigurationError(
+        `TENCENT_TEMPLATES has no Tencent TemplateId for the reminder template "${m.template ?? '(none)'}"`,
+      );
     let status: { Code?: string; Message?: string; SerialNo?: string } | undefined;
     try {
       const res = await this.client.SendSms({

@@ -34,7 +34,7 @@ import {
   type LoanReminderInput,
   type LoanStatus,
 } from './messages';
-import { planNext } from './planning';
+import { planNext, planOf } from './planning';
 import { searchAttributePublisher } from './publish-search-attributes';
 
 // The messages and types are the workflow's contract, in src/workflows/messages.ts: re-exported
@@ -78,6 +78,10 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   setHandler(closeLoanUpdate, (request) => state.close(request), { validator: (_request) => state.validateClose() });
   setHandler(loanStatusQuery, () => s);
 
+  // The loan's terms are worked out before the first wait: terms no calendar can place (a zone
+  // that does not exist, from a client that skipped the API's checks) fail the first workflow task
+  // before it has anything to answer from, so readers get "unreadable", not a loan that never moves.
+  planOf(state);
   // Added after v5: whether search attributes are kept current is the worker's to say (its
   // configuration, or what its Temporal server supports), asked once per loan and carried on.
   // Loans started before read it from their input, where only tests ever set it.

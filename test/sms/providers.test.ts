@@ -1,10 +1,12 @@
 // Each SMS gateway adapter through its real SDK and HTTP path, against a local stand-in that
 // answers as that provider's documented API does: success, invalid number, rate limited, server
 // error, timeout. Permanent failures become InvalidPhoneNumberError (never retried); the others
-// TransientSendError (retried by the activity's policy).
+// TransientSendError (retried by the activity's policy). A template gateway without a template for
+// the message is a GatewayConfigurationError (never retried), raised before any request.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AliyunProvider } from '../../src/sms/aliyun';
 import {
+  GatewayConfigurationError,
   InvalidPhoneNumberError,
   TransientSendError,
   type OutgoingSms,
@@ -234,5 +236,23 @@ describe.each(cases)('$name adapter', (c) => {
     const started = Date.now();
     await expect(c.make(gw).send(message)).rejects.toBeInstanceOf(TransientSendError);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe.each(cases.filter((c) => c.name !== 'Twilio'))('$name adapter without a template for the message', (c) => {
+  let gw: FakeGateway;
+  beforeEach(async () => {
+    gw = await new FakeGateway().start();
+  });
+  afterEach(async () => {
+    await gw.stop();
+  });
+
+  it('refuses as a configuration error, naming the template, without calling the provider', async () => {
+    gw.answer = () => c.success;
+    const sent = c.make(gw).send({ ...message, template: 'final-notice' });
+    await expect(sent).rejects.toBeInstanceOf(GatewayConfigurationError);
+    await expect(sent).rejects.toThrow(/TEMPLATES has no .* for the reminder template "final-notice"/);
+    expect(gw.requests).toHaveLength(0);
   });
 });
