@@ -16,7 +16,8 @@ export default tseslint.config(
     },
   },
   {
-    // Workflow code is replayed: no Node built-ins, and activities only as types.
+    // Workflow code is replayed: no Node built-ins, and activities only as types. It builds on
+    // `domain` and the SDK alone: never the store, the API or the SMS adapters, not even their types.
     files: ['src/workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
@@ -28,9 +29,14 @@ export default tseslint.config(
           })),
           patterns: [
             {
-              group: ['**/activities', '**/activities/**', '**/sms/**', '**/api/**'],
+              group: ['**/activities', '**/activities/**'],
               allowTypeImports: true,
               message: 'Workflows import activities as types only, and never side-effecting code.',
+            },
+            {
+              group: ['**/store', '**/store/**', '**/api', '**/api/**', '**/sms', '**/sms/**'],
+              message:
+                'Workflows import `domain` and the SDK only: what they share with the store, the API or SMS lives in src/domain.',
             },
           ],
         },

@@ -12,7 +12,7 @@ import { localDateOf } from '../src/domain/calendar';
 import { abVariant } from '../src/domain/variants';
 import type { OutboxLine } from '../src/sms/outbox';
 import { connectClient } from '../src/temporal/client';
-import { borrowerAnswerSignal, loanStatusQuery, resumeUpdate } from '../src/workflows/loan-reminder';
+import { borrowerAnswerSignal, loanStatusQuery, resumeUpdate } from '../src/workflows/messages';
 
 const config = loadConfig();
 const api = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;

@@ -11,12 +11,12 @@ import { createActivities } from '../src/activities';
 import { createWorkers } from '../src/worker';
 import {
   borrowerAnswerSignal,
-  loanReminder,
   loanStatusQuery,
   paymentReceivedSignal,
   promiseToPayUpdate,
   resumeUpdate,
-} from '../src/workflows/loan-reminder';
+} from '../src/workflows/messages';
+import { loanReminder } from '../src/workflows/loan-reminder';
 import {
   DEFAULT_POLICY,
   localDate,

@@ -3,7 +3,8 @@ import { DateTime } from 'luxon';
 import type { Client } from '@temporalio/client';
 import { parsePolicy, type Policy } from '../../src/domain/policy-schema';
 import { workflowIdForLoan } from '../../src/domain/loan';
-import { loanReminder, type LoanReminderInput } from '../../src/workflows/loan-reminder';
+import type { LoanReminderInput } from '../../src/workflows/messages';
+import { loanReminder } from '../../src/workflows/loan-reminder';
 import { DEFAULT_POLICY, TEST_LENDER } from '../../test/helpers/temporal';
 
 export { DEFAULT_POLICY, TEST_LENDER };

@@ -11,12 +11,8 @@ import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { createActivities } from '../../src/activities';
 import { createWorkers } from '../../src/worker';
-import {
-  borrowerAnswerSignal,
-  loanReminder,
-  paymentReceivedSignal,
-  resumeUpdate,
-} from '../../src/workflows/loan-reminder';
+import { borrowerAnswerSignal, paymentReceivedSignal, resumeUpdate } from '../../src/workflows/messages';
+import { loanReminder } from '../../src/workflows/loan-reminder';
 import {
   activitiesSettled,
   DEFAULT_POLICY,

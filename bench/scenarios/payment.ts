@@ -6,7 +6,7 @@ import type { Client } from '@temporalio/client';
 import { workflowIdForLoan } from '../../src/domain/loan';
 import { signatureHeader, SIGNATURE_HEADER } from '../../src/api/signature';
 import { readOutbox } from '../../src/sms/outbox';
-import { loanStatusQuery, paymentReceivedSignal } from '../../src/workflows/loan-reminder';
+import { loanStatusQuery, paymentReceivedSignal } from '../../src/workflows/messages';
 import { nextMinuteAfter, oneInstantPolicy, runConcurrently, startRaw } from '../lib/loans';
 import { startService, untilIdle, type BenchServer } from '../lib/stack';
 import { round, row, spread, type ScenarioResult, type Spread } from '../lib/stats';

@@ -8,6 +8,11 @@ export interface SendingWindow {
   end: string;
 }
 
+/** An instant (ms since the epoch) as ISO 8601 in UTC, as loans record their instants. */
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
 const zoneVerdicts = new Map<string, boolean>();
 
 /**

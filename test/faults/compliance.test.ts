@@ -26,13 +26,13 @@ import {
   borrowerAnswerSignal,
   changeContactUpdate,
   closeLoanUpdate,
-  loanReminder,
   loanStatusQuery,
   paymentReceivedSignal,
   promiseToPayUpdate,
   resumeUpdate,
   type BorrowerAnswer,
-} from '../../src/workflows/loan-reminder';
+} from '../../src/workflows/messages';
+import { loanReminder } from '../../src/workflows/loan-reminder';
 import {
   activitiesSettled,
   POLICIES,

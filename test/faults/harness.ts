@@ -20,7 +20,7 @@ import type { EventKind, LoanEvent } from '../../src/store/events';
 import { temporalCliPath } from '../../src/temporal/binaries';
 import { devServerArgs } from '../../src/temporal/dev-server';
 import { connectClient } from '../../src/temporal/client';
-import type { LoanStatus } from '../../src/workflows/loan-reminder';
+import type { LoanStatus } from '../../src/workflows/messages';
 import { freePort, ROOT, until } from '../helpers/stack';
 
 // ---- Child processes: every one tracked, so none outlives the test run ----

@@ -23,8 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replyAnswerId } from '../../src/api/sms-webhooks';
 import { EncryptionCodec, encryptedDataConverter, parsePayloadKeys } from '../../src/codec/encryption';
 import { SqlitePhoneIndex } from '../../src/store/phone-index';
-import type { LoanReminderInput, LoanStatus } from '../../src/workflows/loan-reminder';
-import { loanStatusQuery } from '../../src/workflows/loan-reminder';
+import { loanStatusQuery, type LoanReminderInput, type LoanStatus } from '../../src/workflows/messages';
 import { freePort, ROOT } from '../helpers/stack';
 import { devServerEnv, localDate } from '../helpers/temporal';
 import {

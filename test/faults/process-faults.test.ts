@@ -11,7 +11,7 @@ import { tsToMs } from '@temporalio/common/lib/time';
 import { workflowIdForLoan } from '../../src/domain/loan';
 import type { OutboxLine } from '../../src/sms/outbox';
 import type { LoanEvent } from '../../src/store/events';
-import type { LoanStatus } from '../../src/workflows/loan-reminder';
+import type { LoanStatus } from '../../src/workflows/messages';
 import { burstPolicy, policyWith } from '../helpers/temporal';
 import { FaultStack, inPool, sleep, until } from './harness';
 import { QUICK, recordFault } from './report';

@@ -25,11 +25,11 @@ import { SqliteSendLedger } from '../../src/store/send-ledger';
 import { createWorkers } from '../../src/worker';
 import {
   borrowerAnswerSignal,
-  loanReminder,
   loanStatusQuery,
   paymentReceivedSignal,
   type LoanStatus,
-} from '../../src/workflows/loan-reminder';
+} from '../../src/workflows/messages';
+import { loanReminder } from '../../src/workflows/loan-reminder';
 import {
   activitiesSettled,
   policyWith,

@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type Activities } from '../../src/activities';
 import type { Loan } from '../../src/domain/loan';
 import { createWorkers } from '../../src/worker';
-import { loanReminder, loanStatusQuery, type LoanStatus } from '../../src/workflows/loan-reminder';
+import { loanStatusQuery, type LoanStatus } from '../../src/workflows/messages';
+import { loanReminder } from '../../src/workflows/loan-reminder';
 import { UPGRADE_PATCH_ID, UPGRADE_TAG } from '../fixtures/upgraded-workflow/change';
 import {
   activitiesSettled,

@@ -10,11 +10,11 @@ import type { EventStore } from '../../src/store/events';
 import { createWorkers } from '../../src/worker';
 import {
   borrowerAnswerSignal,
-  loanReminder,
   loanStatusQuery,
   paymentReceivedSignal,
   type LoanReminderInput,
-} from '../../src/workflows/loan-reminder';
+} from '../../src/workflows/messages';
+import { loanReminder } from '../../src/workflows/loan-reminder';
 import {
   activitiesSettled,
   policyWith,

@@ -7,7 +7,8 @@ import { createActivities } from '../../src/activities';
 import { SqliteEventStore } from '../../src/store/event-store-sql';
 import type { EventStore, LoanEvent } from '../../src/store/events';
 import { createWorkers } from '../../src/worker';
-import { loanReminder, loanStatusQuery, paymentReceivedSignal } from '../../src/workflows/loan-reminder';
+import { loanStatusQuery, paymentReceivedSignal } from '../../src/workflows/messages';
+import { loanReminder } from '../../src/workflows/loan-reminder';
 import {
   DEFAULT_POLICY,
   localDate,

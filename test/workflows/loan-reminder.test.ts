@@ -17,13 +17,13 @@ import {
   changeContactUpdate,
   changeTermsUpdate,
   closeLoanUpdate,
-  loanReminder,
   loanStatusQuery,
   paymentReceivedSignal,
   promiseToPayUpdate,
   resumeUpdate,
   type LoanReminderInput,
-} from '../../src/workflows/loan-reminder';
+} from '../../src/workflows/messages';
+import { loanReminder } from '../../src/workflows/loan-reminder';
 import {
   activitiesSettled,
   DEFAULT_POLICY,

@@ -13,11 +13,11 @@ import { createWorkers } from '../../src/worker';
 import type { Worker } from '@temporalio/worker';
 import {
   closeLoanUpdate,
-  loanReminder,
   loanStatusQuery,
   paymentReceivedSignal,
   promiseToPayUpdate,
-} from '../../src/workflows/loan-reminder';
+} from '../../src/workflows/messages';
+import { loanReminder } from '../../src/workflows/loan-reminder';
 import {
   burstLoan,
   burstPolicy,
