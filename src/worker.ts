@@ -14,7 +14,7 @@ import { openSendLedger } from './store/send-ledger';
 import { connectionOptions } from './temporal/connection';
 import { decideSearchAttributes } from './temporal/search-attributes';
 import { workerWorkflowBundle } from './temporal/workflow-bundle';
-import { smsTaskQueue } from './workflows/loan-reminder';
+import { smsTaskQueue } from './workflows/messages';
 
 export interface RunningWorker {
   workers: Worker[];

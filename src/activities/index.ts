@@ -8,7 +8,7 @@ import { Failure } from '../domain/failures';
 import { workflowIdForLoan } from '../domain/loan';
 import { deliveredEventOf, receiptEventOf, type EventStore, type LoanEvent } from '../store/events';
 import type { DeliveryReceipt, SendLedger } from '../store/send-ledger';
-import { deliveryFailedSignal } from '../workflows/loan-reminder';
+import { deliveryFailedSignal } from '../workflows/messages';
 import {
   GatewayConfigurationError,
   InvalidPhoneNumberError,

@@ -18,6 +18,7 @@ import {
 import type { Activities } from '../activities';
 import { iso, nextWindowOpening, windowClosesAfter } from '../domain/calendar';
 import { deliveredEventOf } from '../domain/events';
+import { Failure } from '../domain/failures';
 import type { Lender, Loan } from '../domain/loan';
 import { mayThank } from '../domain/may-text';
 import type { Policy } from '../domain/policy';
@@ -36,7 +37,7 @@ const SMS_SEND_OPTIONS: ActivityOptions = {
     initialInterval: '5 seconds',
     backoffCoefficient: 2,
     maximumInterval: '5 minutes',
-    nonRetryableErrorTypes: ['InvalidPhoneNumber', 'WindowClosed'],
+    nonRetryableErrorTypes: [Failure.InvalidPhoneNumber, Failure.WindowClosed],
   },
 };
 
@@ -199,7 +200,7 @@ function failed(
   if (!(err instanceof ActivityFailure)) throw err;
   const cause = err.cause;
   const reason = cause?.message ?? err.message;
-  if (cause instanceof ApplicationFailure && cause.type === 'WindowClosed') {
+  if (cause instanceof ApplicationFailure && cause.type === Failure.WindowClosed) {
     // Not a failure of the message: it goes at the next opening, re-planned like any late point.
     log.info('Sending window closed during retries; re-planning', { loanId, stage: point.stage });
     doneKeys.delete(point.key);
@@ -211,7 +212,7 @@ function failed(
     detail: { reason: cause instanceof ApplicationFailure ? (cause.type ?? 'failed') : 'failed' },
   });
   log.warn('Message could not be sent', { loanId, stage: point.stage, reason });
-  if (cause instanceof ApplicationFailure && cause.type === 'InvalidPhoneNumber') {
+  if (cause instanceof ApplicationFailure && cause.type === Failure.InvalidPhoneNumber) {
     // Retrying cannot help: stop texting this number until the loan system gives a new one.
     s.numberBlocked = true;
     doneKeys.delete(point.key); // may still go out, to a corrected number, while it is not stale

@@ -5,6 +5,7 @@ import { ApplicationFailure, patched, type ActivityInterfaceFor } from '@tempora
 import type { Activities } from '../activities';
 import { answerEffect, answerEventDetail, isRepeatedAnswer, type BorrowerAnswer } from '../domain/answers';
 import { isCalendarDate, isValidTimeZone, iso } from '../domain/calendar';
+import { Failure } from '../domain/failures';
 import { liftHolds, resumeLifts, resumeRefusal, stackHold } from '../domain/holds';
 import { isE164, SUPPORTED_LOCALES, type Lender, type Loan, type Payment } from '../domain/loan';
 import { mayRemind } from '../domain/may-text';
@@ -30,7 +31,7 @@ import type {
 
 /** A refused change, naming the field the API reports it under. */
 function refuse(field: string, message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: 'ChangeRefused', message, details: [{ field }], nonRetryable: true });
+  return ApplicationFailure.create({ type: Failure.ChangeRefused, message, details: [{ field }], nonRetryable: true });
 }
 
 export class LoanState implements DeliveryContext {
