@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document, generated from the same route table and zod schemas the API runs on.
 import { z } from 'zod';
 import { SIGNATURE_HEADER } from './signature';
-import type { RouteSpec } from './routes';
+import type { RouteSpec } from './route-spec';
 
 const problem = {
   type: 'object',

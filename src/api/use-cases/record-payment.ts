@@ -3,12 +3,12 @@
 // that has ended (paid, closed, unresolved) is never refused: it is kept in the event store,
 // acknowledged, and counted in the analytics.
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { samePayment, workflowIdForLoan, type Payment } from '../domain/loan';
-import type { Logger } from '../log';
-import type { EventStore, LoanEvent } from '../store/events';
-import { loanReminder, loanStatusQuery, paymentReceivedSignal, type LoanStatus } from '../workflows/loan-reminder';
-import type { Metrics } from './metrics';
-import { ProblemError } from './problem';
+import { samePayment, workflowIdForLoan, type Payment } from '../../domain/loan';
+import type { Logger } from '../../log';
+import type { EventStore, LoanEvent } from '../../store/events';
+import { loanReminder, loanStatusQuery, paymentReceivedSignal, type LoanStatus } from '../loan-workflow';
+import type { Metrics } from '../metrics';
+import { ProblemError } from '../problem';
 
 export interface PaymentDeps {
   client: Client;
