@@ -57,7 +57,6 @@ export function createApp(deps: AppDeps): express.Express {
   const metrics = createMetrics();
   const routes = buildRoutes({ ...deps, metrics, pageTokenKey: pageTokenKey(deps) });
   const requireScope = authenticator(deps.apiKeys);
-  const openapi = buildOpenApi(routes, API_VERSION);
 
   const app = express();
   app.disable('x-powered-by');
@@ -97,8 +96,12 @@ export function createApp(deps: AppDeps): express.Express {
       sendProblem(res, new ProblemError(503, 'Not ready', 'Temporal is not reachable'));
     }
   });
+  // Built once a day: its example loan is due two weeks from the day it is read.
+  let contract: { day: string; doc: Record<string, unknown> } | undefined;
   app.get('/openapi.json', (_req, res) => {
-    res.json(openapi);
+    const day = new Date().toISOString().slice(0, 10);
+    if (contract?.day !== day) contract = { day, doc: buildOpenApi(routes, API_VERSION) };
+    res.json(contract.doc);
   });
   const swaggerDir = dirname(require.resolve('swagger-ui-dist/package.json'));
   app.get('/docs', (_req, res) => {

@@ -10,6 +10,7 @@ import type { EventStore } from '../store/events';
 import type { PhoneIndex } from '../store/phone-index';
 import type { SendLedger } from '../store/send-ledger';
 import type { Scope } from './auth';
+import type { BodySpec } from './responses';
 import type { Metrics } from './metrics';
 import type { CallbackAuth } from './sms-webhooks';
 import { loanIdSchema } from './schemas';
@@ -24,9 +25,14 @@ export interface RouteSpec {
   auth: Scope | 'webhook-signature' | 'provider-callback' | 'none';
   body?: z.ZodType;
   query?: z.ZodType;
-  responses: Record<number, string>;
+  /** By status: a description (a problem for 4xx and 5xx, no body otherwise), or one with its bodies. */
+  responses: Record<number, ResponseSpec>;
+  /** A request body the document shows, one that succeeds as it is (Swagger's Try it out sends it). */
+  requestExample?: (now: number) => unknown;
   handler: (req: Request, res: Response) => Promise<void> | void;
 }
+
+export type ResponseSpec = string | { description: string; body?: BodySpec | BodySpec[] };
 
 export interface SmsCallbackDeps {
   /** Where the worker records sends (shared file on one machine). */

@@ -3,6 +3,7 @@ import { effectivenessCsv } from '../../analytics/csv';
 import { effectiveness } from '../../analytics/effectiveness';
 import { ProblemError } from '../problem';
 import { COMMON_ERRORS, parse, type RouteSpec } from '../route-spec';
+import { EFFECTIVENESS, EFFECTIVENESS_CSV } from '../report-responses';
 import { effectivenessQuerySchema } from '../schemas';
 import type { RouteContext } from './context';
 
@@ -17,7 +18,11 @@ export function analyticsRoutes({ d }: RouteContext): RouteSpec[] {
         'What the messages achieve, by stage, variant, locale or policy: sent, delivered, repaid within 1/3/7 days, amount, time to pay, opt-outs, complaints, ratings; variant B against A with a 95% interval and p-value. JSON, or CSV with format=csv or Accept: text/csv',
       auth: 'analytics:read',
       query: effectivenessQuerySchema,
-      responses: { 200: 'The figures (application/json or text/csv)', ...COMMON_ERRORS, 503: 'No event store' },
+      responses: {
+        200: { description: 'The figures (application/json or text/csv)', body: [EFFECTIVENESS, EFFECTIVENESS_CSV] },
+        ...COMMON_ERRORS,
+        503: 'No event store',
+      },
       handler: async (req, res) => {
         const q = parse(effectivenessQuerySchema, req.query);
         if (!d.events) throw new ProblemError(503, 'Not configured', 'no event store to read');

@@ -1,5 +1,6 @@
 // A borrower's answers as the loan system reports them.
 import { COMMON_ERRORS, loanIdParam, parse, type RouteSpec } from '../route-spec';
+import { ANSWER, PROMISE } from '../responses';
 import { feedbackSchema } from '../schemas';
 import { recordAnswer } from '../use-cases/answer';
 import type { RouteContext } from './context';
@@ -16,13 +17,14 @@ export function answerRoutes({ d, loans }: RouteContext): RouteSpec[] {
       auth: 'loans:write',
       body: feedbackSchema,
       responses: {
-        202: 'Accepted',
-        200: 'Promise to pay accepted',
+        202: { description: 'Accepted: what the loan heard', body: ANSWER },
+        200: { description: 'Promise to pay accepted', body: PROMISE },
         404: 'Unknown loan',
         409: 'Loan closed',
         422: 'Promise refused',
         ...COMMON_ERRORS,
       },
+      requestExample: () => ({ kind: 'callback', note: 'please call after 18:00' }),
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         const r = await recordAnswer(d, loans, loanId, parse(feedbackSchema, req.body));

@@ -1,6 +1,7 @@
 // The loans once started: list them, read one, change, close or resume it.
 import { COMMON_ERRORS, loanIdParam, parse, type RouteSpec } from '../route-spec';
 import { loanView } from '../loan-workflow';
+import { CLOSED, LOAN, LOAN_LIST } from '../responses';
 import { closeLoanSchema, listQuerySchema, patchLoanSchema, resumeSchema } from '../schemas';
 import { changeLoan, closeLoan, resumeLoan } from '../use-cases/change-loan';
 import { loanLister } from '../use-cases/list-loans';
@@ -18,7 +19,7 @@ export function loanRoutes({ d, loans }: RouteContext): RouteSpec[] {
       auth: 'loans:read',
       query: listQuerySchema,
       responses: {
-        200: 'A page of loans; nextPageToken is signed and pages these filters only',
+        200: { description: 'A page of loans; nextPageToken is signed and pages these filters only', body: LOAN_LIST },
         ...COMMON_ERRORS,
       },
       handler: async (req, res) => {
@@ -33,7 +34,7 @@ export function loanRoutes({ d, loans }: RouteContext): RouteSpec[] {
       summary: 'A loan’s full status: stage, outstanding, next reminder and why, pauses, messages, payments, answers',
       auth: 'loans:read',
       responses: {
-        200: 'The loan',
+        200: { description: 'The loan', body: LOAN },
         404: 'Unknown loan',
         503: 'Temporal unreachable, or the loan cannot be read right now (urn:loan-reminders:problem:loan-unreadable)',
         ...COMMON_ERRORS,
@@ -51,12 +52,13 @@ export function loanRoutes({ d, loans }: RouteContext): RouteSpec[] {
       auth: 'loans:write',
       body: patchLoanSchema,
       responses: {
-        200: 'Changed',
+        200: { description: 'Changed: the loan as it is now', body: LOAN },
         404: 'Unknown loan',
         409: 'Loan closed',
         422: 'Refused by the loan',
         ...COMMON_ERRORS,
       },
+      requestExample: () => ({ amountDue: 450000 }),
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         res.json(await changeLoan(d, loans, loanId, parse(patchLoanSchema, req.body)));
@@ -71,12 +73,13 @@ export function loanRoutes({ d, loans }: RouteContext): RouteSpec[] {
       auth: 'loans:write',
       body: closeLoanSchema,
       responses: {
-        200: 'Closed',
+        200: { description: 'Closed', body: CLOSED },
         404: 'Unknown loan',
         409: 'Loan closed',
         422: 'Refused by the loan',
         ...COMMON_ERRORS,
       },
+      requestExample: () => ({ reason: 'settled-elsewhere' }),
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         res.json(await closeLoan(d, loans, loanId, parse(closeLoanSchema, req.body)));
@@ -90,7 +93,14 @@ export function loanRoutes({ d, loans }: RouteContext): RouteSpec[] {
       summary: 'Operations end a dispute or hardship pause; the schedule is re-planned',
       auth: 'loans:write',
       body: resumeSchema,
-      responses: { 200: 'Resumed', 404: 'Unknown loan', 409: 'Loan closed', 422: 'Not paused', ...COMMON_ERRORS },
+      responses: {
+        200: { description: 'Resumed: the loan as it is now', body: LOAN },
+        404: 'Unknown loan',
+        409: 'Loan closed',
+        422: 'Not paused',
+        ...COMMON_ERRORS,
+      },
+      requestExample: () => ({ note: 'dispute resolved with the borrower' }),
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         res.json(await resumeLoan(d, loans, loanId, parse(resumeSchema, req.body)));

@@ -1,6 +1,7 @@
 // Payments: reported by the loan system with an API key, or by the payment provider's signed webhook.
 import { ProblemError } from '../problem';
 import { COMMON_ERRORS, loanIdParam, parse, type RouteSpec } from '../route-spec';
+import { PAYMENT } from '../responses';
 import { paymentSchema, webhookPaymentSchema } from '../schemas';
 import { recordPayment } from '../use-cases/record-payment';
 import type { RouteContext } from './context';
@@ -16,11 +17,15 @@ export function paymentRoutes({ d }: RouteContext): RouteSpec[] {
       auth: 'loans:write',
       body: paymentSchema,
       responses: {
-        202: 'Accepted: counted by the loan, a repeat, or kept for a loan that has ended',
+        202: {
+          description: 'Accepted: counted by the loan, a repeat, or kept for a loan that has ended',
+          body: PAYMENT,
+        },
         404: 'Unknown loan',
         409: 'The payment id was used for another amount or time',
         ...COMMON_ERRORS,
       },
+      requestExample: (now) => ({ paymentId: 'pay-7f3a', amount: 500000, paidAt: new Date(now).toISOString() }),
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         const payment = parse(paymentSchema, req.body);
@@ -36,7 +41,7 @@ export function paymentRoutes({ d }: RouteContext): RouteSpec[] {
       auth: 'webhook-signature',
       body: webhookPaymentSchema,
       responses: {
-        202: 'Accepted',
+        202: { description: 'Accepted', body: PAYMENT },
         400: 'Invalid payment',
         401: 'Bad, stale or missing signature',
         404: 'Unknown loan',
@@ -44,6 +49,12 @@ export function paymentRoutes({ d }: RouteContext): RouteSpec[] {
         413: 'Too large',
         429: 'Rate limited',
       },
+      requestExample: (now) => ({
+        loanId: 'L-1001',
+        paymentId: 'pay-7f3a',
+        amount: 500000,
+        paidAt: new Date(now).toISOString(),
+      }),
       handler: async (req, res) => {
         let json: unknown;
         try {

@@ -11,12 +11,13 @@ import {
   PROVIDERS,
   type Provider,
 } from '../sms-webhooks';
+import { SMS_ACK, SMS_ACK_XML } from '../report-responses';
 import { recordReceipts } from '../use-cases/delivery-receipt';
 import { deliverReplies } from '../use-cases/sms-reply';
 import type { RouteContext } from './context';
 
-const CALLBACK_RESPONSES = {
-  200: 'Acknowledged in the provider’s format',
+const CALLBACK_RESPONSES: RouteSpec['responses'] = {
+  200: { description: 'Acknowledged in the provider’s format', body: [SMS_ACK, SMS_ACK_XML] },
   400: 'A body the provider’s format cannot read (problem+json; counted in sms_callbacks_rejected_total)',
   401: 'Not authentic',
   404: 'Unknown provider',

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { workflowIdForLoan } from '../../domain/loan';
-import type { Policy } from '../../domain/policy';
+import type { Policy, TemplateId } from '../../domain/policy';
 import {
   decideNext,
   expandPolicy,
@@ -37,7 +37,7 @@ export interface StartAnswer {
   status: LoanStatus['status'];
   policyId: string;
   outstanding: number;
-  schedule: Array<{ stage: string; template: string; at: string }>;
+  schedule: Array<{ stage: string; template: TemplateId; at: string }>;
   skipped: SkippedPoint[];
 }
 
