@@ -240,6 +240,15 @@ function methodNotAllowed(app: express.Express): RequestHandler {
   };
 }
 
+/**
+ * The OpenAPI document an app with these dependencies serves, as of `now` (its example loan is due
+ * two weeks later): for tools that generate from the contract without serving it.
+ */
+export function openApiDocument(deps: AppDeps, now = Date.now()): Record<string, unknown> {
+  const routes = buildRoutes({ ...deps, metrics: createMetrics(), pageTokenKey: pageTokenKey(deps) });
+  return buildOpenApi(routes, API_VERSION, now);
+}
+
 const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /** The methods the app's routes take on a path (HEAD wherever GET is), in a fixed order. */
