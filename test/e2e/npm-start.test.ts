@@ -216,12 +216,9 @@ describe('npm start', () => {
         currency: 'USD',
         dueDate: new Date().toISOString().slice(0, 10),
       }));
-      const res = await fetch(`http://127.0.0.1:${apiPort}/v1/loans/batch`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-        body: JSON.stringify({ loans }),
-      });
-      expect(res.status).toBe(200);
+      const res = await apiClient(`http://127.0.0.1:${apiPort}`, key).POST('/v1/loans/batch', { body: { loans } });
+      expect(res.response.status).toBe(200);
+      expect(res.data?.started).toBe(200);
       await until('reminders are being sent', () => outboxLines() > before + 5, 60_000, 50);
     };
     const allGone = async (what: string) => {
@@ -274,10 +271,10 @@ describe('npm start', () => {
     // And it starts again on the same folder and ports, with the loans still there.
     stack = await npmStart(env);
     const key = readFileSync(join(data, 'dev-api-key'), 'utf8').trim();
-    const listed = await fetch(`http://127.0.0.1:${apiPort}/v1/loans?policyId=burst&pageSize=10`, {
-      headers: { authorization: `Bearer ${key}` },
+    const listed = await apiClient(`http://127.0.0.1:${apiPort}`, key).GET('/v1/loans', {
+      params: { query: { policyId: 'burst', pageSize: 10 } },
     });
-    expect(listed.status).toBe(200);
+    expect(listed.response.status).toBe(200);
     await signals(stack.pid, ['SIGINT', 'SIGINT'], 5);
     await stack.exited;
     await allGone('final Ctrl-C');
