@@ -16,6 +16,25 @@ export default tseslint.config(
     },
   },
   {
+    // The HTTP layer sits above everything else in src/: only the entry points that serve it may
+    // import it, so a client, worker or store never loads Express or the routes.
+    files: ['src/**/*.ts'],
+    ignores: ['src/api/**', 'src/server.ts', 'src/dev.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/api', '**/api/**'],
+              message: 'Only src/api, src/server.ts and src/dev.ts import the HTTP layer (src/api).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Workflow code is replayed: no Node built-ins, and activities only as types. It builds on
     // `domain` and the SDK alone: never the store, the API or the SMS adapters, not even their types.
     files: ['src/workflows/**/*.ts'],

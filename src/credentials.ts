@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseApiKeys, SCOPES, type ApiKey } from './api/auth';
+import { parseApiKeys, SCOPES, type ApiKey } from './auth/api-keys';
 import { EncryptionCodec, parsePayloadKeys } from './codec/encryption';
 import type { Config } from './config';
 

@@ -12,14 +12,15 @@ import type { Lender } from '../domain/loan';
 import type { Logger } from '../log';
 import type { PolicyRegistry } from '../policies/registry';
 import { authenticator, keyFinder, presentedKey, type ApiKey } from './auth';
-import { codecRouter, redactUrl, type CodecServerOptions } from './codec';
+import { codecRouter, type CodecServerOptions } from './codec';
 import { dashboardRouter } from './dashboard';
 import { createMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import { errorMiddleware, problemInstance, ProblemError, sendProblem } from './problem';
 import type { EventStore } from '../store/events';
-import { buildRoutes, type RouteSpec, type SmsCallbackDeps } from './routes';
+import { buildRoutes, type RouteSpec, type SmsCallbackDeps } from './route-table';
 import { SIGNATURE_HEADER, verifySignature } from './signature';
+import { noCredentialsInUrl, pathOf, queryNamesOf } from './urls';
 
 export interface AppDeps {
   client: Client;
@@ -56,36 +57,12 @@ export function createApp(deps: AppDeps): express.Express {
   const metrics = createMetrics();
   const routes = buildRoutes({ ...deps, metrics, pageTokenKey: pageTokenKey(deps) });
   const requireScope = authenticator(deps.apiKeys);
-  const openapi = buildOpenApi(routes, API_VERSION);
 
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(helmet());
-  app.use(
-    pinoHttp({
-      logger: log,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      // Method, path, the query's parameter names and status only: never headers (keys,
-      // signatures), bodies (names, phones) or query values (a phone number, a misplaced key).
-      serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({
-          id: req.id,
-          method: req.method,
-          url: pathOf(req.url),
-          ...queryNamesOf(req.url),
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-    }),
-  );
+  app.use(requestLog(log));
   app.use((req, res, next) => {
     const stop = metrics.requestDuration.startTimer();
     res.on('finish', () => {
@@ -105,21 +82,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/codec', noStore);
 
   // ---- No credentials in URLs: they end up in logs, proxies' logs and browser histories ----
-  app.use((req, _res, next) => {
-    const given = queryNames(req.originalUrl).find(
-      (name) => isCredentialName(name) && !(name.toLowerCase() === 'token' && req.path.startsWith('/v1/webhooks/sms/')),
-    );
-    if (given === undefined) return next();
-    next(
-      new ProblemError(
-        400,
-        'Credentials in the URL',
-        'send the API key in the Authorization header (or X-API-Key), never in the query string',
-        [{ field: given, message: 'credentials are not taken in the query string' }],
-        'urn:loan-reminders:problem:credentials-in-url',
-      ),
-    );
-  });
+  app.use(noCredentialsInUrl);
 
   // ---- Public: health, readiness, the contract and its docs ----
   app.get('/healthz', (_req, res) => {
@@ -133,8 +96,12 @@ export function createApp(deps: AppDeps): express.Express {
       sendProblem(res, new ProblemError(503, 'Not ready', 'Temporal is not reachable'));
     }
   });
+  // Built once a day: its example loan is due two weeks from the day it is read.
+  let contract: { day: string; doc: Record<string, unknown> } | undefined;
   app.get('/openapi.json', (_req, res) => {
-    res.json(openapi);
+    const day = new Date().toISOString().slice(0, 10);
+    if (contract?.day !== day) contract = { day, doc: buildOpenApi(routes, API_VERSION) };
+    res.json(contract.doc);
   });
   const swaggerDir = dirname(require.resolve('swagger-ui-dist/package.json'));
   app.get('/docs', (_req, res) => {
@@ -152,36 +119,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   // ---- Rate limit, per key (or address), before any work ----
-  // Only a key the API knows has an allowance of its own. Anything else (no key, a made-up or
-  // expired one, a webhook's or gateway's request) counts against the caller's address, so fresh
-  // random keys do not buy fresh allowances.
-  const knownKey = keyFinder(deps.apiKeys);
-  const limiter = rateLimit({
-    windowMs: 60_000,
-    limit: deps.rateLimitPerMinute ?? 1200,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    ...(deps.rateLimitStore
-      ? {
-          store: deps.rateLimitStore,
-          // The store down (PostgreSQL restarting) must not take the API down with it: requests go on
-          // uncounted meanwhile, and the error is logged.
-          passOnStoreError: true,
-        }
-      : {}),
-    keyGenerator: (req) => {
-      const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
-      return key && knownKey(key)
-        ? `key:${createHash('sha256').update(key).digest('hex')}`
-        : `ip:${ipKeyGenerator(req.ip ?? '')}`;
-    },
-    handler: (req, res) =>
-      sendProblem(
-        res,
-        new ProblemError(429, 'Too many requests', 'slow down and retry after the Retry-After delay'),
-        problemInstance(req),
-      ),
-  });
+  const limiter = rateLimiter(deps);
   app.use('/v1', limiter);
   app.use('/dashboard', limiter);
   app.use('/codec', limiter);
@@ -209,7 +147,77 @@ export function createApp(deps: AppDeps): express.Express {
   }
 
   // A known path asked with a method it does not take: 405 with the methods it does (RFC 9110).
-  app.use((req, res, next) => {
+  app.use(methodNotAllowed(app));
+  app.use((req, _res, next) => {
+    next(new ProblemError(404, 'Not found', `no route ${req.method} ${req.path}`));
+  });
+  app.use(errorMiddleware(log));
+  return app;
+}
+
+/** The request log: method, path, query names and status; never headers, bodies or query values. */
+function requestLog(log: Logger): RequestHandler {
+  return pinoHttp({
+    logger: log,
+    genReqId: (req, res) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    // Method, path, the query's parameter names and status only: never headers (keys,
+    // signatures), bodies (names, phones) or query values (a phone number, a misplaced key).
+    serializers: {
+      req: (req: { id: string; method: string; url: string }) => ({
+        id: req.id,
+        method: req.method,
+        url: pathOf(req.url),
+        ...queryNamesOf(req.url),
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+    customLogLevel: (_req, res, err) =>
+      err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+  });
+}
+
+/**
+ * The rate limit, per key (or address), before any work. Only a key the API knows has an allowance
+ * of its own. Anything else (no key, a made-up or expired one, a webhook's or gateway's request)
+ * counts against the caller's address, so fresh random keys do not buy fresh allowances.
+ */
+function rateLimiter(deps: AppDeps): RequestHandler {
+  const knownKey = keyFinder(deps.apiKeys);
+  return rateLimit({
+    windowMs: 60_000,
+    limit: deps.rateLimitPerMinute ?? 1200,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    ...(deps.rateLimitStore
+      ? {
+          store: deps.rateLimitStore,
+          // The store down (PostgreSQL restarting) must not take the API down with it: requests go on
+          // uncounted meanwhile, and the error is logged.
+          passOnStoreError: true,
+        }
+      : {}),
+    keyGenerator: (req) => {
+      const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
+      return key && knownKey(key)
+        ? `key:${createHash('sha256').update(key).digest('hex')}`
+        : `ip:${ipKeyGenerator(req.ip ?? '')}`;
+    },
+    handler: (req, res) =>
+      sendProblem(
+        res,
+        new ProblemError(429, 'Too many requests', 'slow down and retry after the Retry-After delay'),
+        problemInstance(req),
+      ),
+  });
+}
+
+function methodNotAllowed(app: express.Express): RequestHandler {
+  return (req, res, next) => {
     const allowed = allowedMethods(app, req.path);
     if (allowed.length === 0) return next();
     if (req.method === 'OPTIONS') {
@@ -229,12 +237,16 @@ export function createApp(deps: AppDeps): express.Express {
         { Allow: allowed.join(', ') },
       ),
     );
-  });
-  app.use((req, _res, next) => {
-    next(new ProblemError(404, 'Not found', `no route ${req.method} ${req.path}`));
-  });
-  app.use(errorMiddleware(log));
-  return app;
+  };
+}
+
+/**
+ * The OpenAPI document an app with these dependencies serves, as of `now` (its example loan is due
+ * two weeks later): for tools that generate from the contract without serving it.
+ */
+export function openApiDocument(deps: AppDeps, now = Date.now()): Record<string, unknown> {
+  const routes = buildRoutes({ ...deps, metrics: createMetrics(), pageTokenKey: pageTokenKey(deps) });
+  return buildOpenApi(routes, API_VERSION, now);
 }
 
 const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -298,61 +310,6 @@ function pageTokenKey(deps: AppDeps): Buffer {
   const h = createHmac('sha256', 'loan-reminders page tokens v1');
   for (const secret of secrets) h.update(`${secret.length}:${secret}`);
   return h.digest();
-}
-
-/** A request URL's path (secrets in paths masked), without its query. */
-export function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return redactUrl(q < 0 ? url : url.slice(0, q));
-}
-
-/** The names of a URL's query parameters, in order, once each (values are never kept). */
-export function queryNames(url: string): string[] {
-  const q = url.indexOf('?');
-  if (q < 0) return [];
-  return [...new Set(new URLSearchParams(url.slice(q + 1)).keys())];
-}
-
-/**
- * What the log keeps of a query: its parameter names, and only short plain ones (an API key is at
- * least 24 characters, so a key sent as a name is not kept either).
- */
-function queryNamesOf(url: string): { query?: string[] } {
-  const names = queryNames(url);
-  if (names.length === 0) return {};
-  return { query: names.slice(0, 20).map((n) => (/^[A-Za-z0-9_.[\]-]{1,20}$/.test(n) ? n : '[other]')) };
-}
-
-/** Query parameter names that carry credentials, compared without case, punctuation or a [] suffix. */
-const CREDENTIAL_NAMES = new Set([
-  'apikey',
-  'key',
-  'xapikey',
-  'token',
-  'accesstoken',
-  'authtoken',
-  'apitoken',
-  'idtoken',
-  'refreshtoken',
-  'sessiontoken',
-  'bearer',
-  'jwt',
-  'auth',
-  'authorization',
-  'secret',
-  'clientsecret',
-  'password',
-  'passwd',
-  'pwd',
-]);
-
-function isCredentialName(name: string): boolean {
-  return CREDENTIAL_NAMES.has(
-    name
-      .toLowerCase()
-      .replace(/\[.*\]$/, '')
-      .replace(/[^a-z0-9]/g, ''),
-  );
 }
 
 function requireJson(req: Request, _res: Response, next: NextFunction): void {

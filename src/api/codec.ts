@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { ProblemError, validationProblem } from './problem';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
-const codecBody = z
+export const codecBody = z
   .object({
     payloads: z
       .array(z.object({ metadata: z.record(z.string().max(256), base64).optional(), data: base64.optional() }))

@@ -36,6 +36,9 @@ export interface DeliveryFailure {
   permanent: boolean;
 }
 
+/** The loan workflow's type, by which clients start it without loading its body. */
+export const LOAN_WORKFLOW_TYPE = 'loanReminder';
+
 export const paymentReceivedSignal = defineSignal<[Payment]>('paymentReceived');
 /** A carrier's final word that a message the provider accepted never reached the phone. */
 export const deliveryFailedSignal = defineSignal<[DeliveryFailure]>('deliveryFailed');

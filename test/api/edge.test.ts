@@ -8,7 +8,7 @@ import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Express } from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createHttpServer, type AppDeps } from '../../src/api/app';
 import { signatureHeader, SIGNATURE_HEADER } from '../../src/api/signature';
 import { createLogger } from '../../src/log';
@@ -19,6 +19,12 @@ import { until } from '../helpers/stack';
 import { openRateLimitStore } from '../../src/store/rate-limit';
 import { freshSchema, startPostgres, type TestPostgres } from '../helpers/postgres';
 import { loanDueIn, startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
+import { contractCheck } from '../helpers/contract';
+
+// Every answer these tests get is held to the OpenAPI document (test/helpers/contract.ts).
+const contract = contractCheck();
+const checkedApp = (...args: Parameters<typeof createApp>) => contract.wrap(createApp(...args));
+afterEach(() => contract.expectKept());
 
 const WRITER = 'edge-writer-key-0123456789abcdef';
 const SECRET = 'whsec-edge-0123456789abcdef0123';
@@ -42,7 +48,7 @@ beforeAll(async () => {
     webhookSecrets: [SECRET],
     rateLimitPerMinute: 100_000,
   };
-  app = createApp(deps);
+  app = checkedApp(deps);
 });
 
 afterAll(async () => {
@@ -268,7 +274,7 @@ describe('rate limits for unknown callers', () => {
     ],
   ];
   it.each(routes)('counts made-up keys against the address on %s', async (_route, send) => {
-    const limited = createApp({ ...deps, rateLimitPerMinute: 30 });
+    const limited = checkedApp({ ...deps, rateLimitPerMinute: 30 });
     const statuses: number[] = [];
     for (let i = 0; i < 60; i++) statuses.push((await send(limited, `Bearer ${randomUUID()}${randomUUID()}`)).status);
     expect(statuses.slice(0, 30)).not.toContain(429);
@@ -288,7 +294,7 @@ describe('one rate limit for every instance', () => {
   it('two API instances on one database give a caller one allowance, made-up keys by address', async () => {
     const at = { databaseUrl: await freshSchema(pg.url) };
     const stores = [openRateLimitStore(at), openRateLimitStore(at)];
-    const [a, b] = stores.map((rateLimitStore) => createApp({ ...deps, rateLimitPerMinute: 20, rateLimitStore }));
+    const [a, b] = stores.map((rateLimitStore) => checkedApp({ ...deps, rateLimitPerMinute: 20, rateLimitStore }));
     const statuses: number[] = [];
     // A load balancer sends the caller to each instance in turn; each request with a fresh made-up key.
     for (let i = 0; i < 40; i++)
@@ -375,7 +381,7 @@ describe('page tokens are the API’s own', () => {
   it('takes its own token, on another API instance with the same configuration too, and refuses it tampered or with other filters', async () => {
     const token = await realToken('pageSize=1&policyId=default');
     await get(`/v1/loans?pageSize=1&policyId=default&pageToken=${token}`).expect(200);
-    await request(createApp(deps))
+    await request(checkedApp(deps))
       .get(`/v1/loans?pageSize=1&policyId=default&pageToken=${token}`)
       .set('Authorization', `Bearer ${WRITER}`)
       .expect(200);
@@ -391,7 +397,7 @@ describe('page tokens are the API’s own', () => {
       expect(Date.now() - started, what).toBeLessThan(1000);
     }
     // An API configured with other secrets did not issue it.
-    const other = createApp({ ...deps, webhookSecrets: ['another-secret-0123456789abcdef'] });
+    const other = checkedApp({ ...deps, webhookSecrets: ['another-secret-0123456789abcdef'] });
     expectProblem(
       await request(other)
         .get(`/v1/loans?pageSize=1&policyId=default&pageToken=${token}`)

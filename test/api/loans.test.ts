@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Express } from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, routePaths, type AppDeps } from '../../src/api/app';
 import { SIGNATURE_HEADER, signatureHeader } from '../../src/api/signature';
 import { effectiveness } from '../../src/analytics/effectiveness';
@@ -14,6 +14,12 @@ import { createLogger } from '../../src/log';
 import { SqliteEventStore } from '../../src/store/event-store-sql';
 import { DEFAULT_STAGES, localDate, POLICIES, RecordingProvider, zoneWithLocalHour } from '../helpers/temporal';
 import { loanDueIn, startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
+import { contractCheck } from '../helpers/contract';
+
+// Every answer these tests get is held to the OpenAPI document (test/helpers/contract.ts).
+const contract = contractCheck();
+const checkedApp = (...args: Parameters<typeof createApp>) => contract.wrap(createApp(...args));
+afterEach(() => contract.expectKept());
 
 const WRITER = 'writer-key-0123456789abcdef0123';
 const READER = 'reader-key-0123456789abcdef0123';
@@ -24,6 +30,8 @@ const OLD_SECRET = 'whsec-previous-0123456789abcde';
 let server: ApiServer;
 let env: TestWorkflowEnvironment;
 let app: Express;
+/** The app itself, unwrapped, for the contract test to read its routes. */
+let inner: Express;
 let deps: AppDeps;
 const logged = () => server.logged();
 const sms = new RecordingProvider();
@@ -46,7 +54,8 @@ beforeAll(async () => {
     rateLimitPerMinute: 100_000,
     events: new SqliteEventStore(join(mkdtempSync(join(tmpdir(), 'loan-reminders-api-')), 'events.sqlite')),
   };
-  app = createApp(deps);
+  inner = createApp(deps);
+  app = contract.wrap(inner);
 });
 
 afterAll(async () => {
@@ -59,6 +68,8 @@ const daytimeZone = () => zoneWithLocalHour(9, 20);
 const newLoan = (dueInDays = 14, timezone = 'Asia/Shanghai') => loanDueIn('L', dueInDays, timezone);
 
 const { post, get, patch } = withKey(() => app, WRITER);
+
+type Operation = { responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> };
 
 async function startLoan(loan = newLoan()) {
   await post('/v1/loans').send(loan).expect(201);
@@ -423,7 +434,7 @@ describe('authentication, limits and operations', () => {
   });
 
   it('answers 429 problem+json past the rate limit', async () => {
-    const limited = createApp({ ...deps, rateLimitPerMinute: 2 });
+    const limited = checkedApp({ ...deps, rateLimitPerMinute: 2 });
     for (let i = 0; i < 2; i++)
       await request(limited).get('/v1/loans/NO-SUCH').set('Authorization', `Bearer ${READER}`).expect(404);
     const res = await request(limited).get('/v1/loans/NO-SUCH').set('Authorization', `Bearer ${READER}`);
@@ -451,12 +462,36 @@ describe('the contract', () => {
       ),
     );
     // Every route but the docs page's own static files.
-    const served = routePaths(app).filter((r) => !r.path.startsWith('/docs/'));
+    const served = routePaths(inner).filter((r) => !r.path.startsWith('/docs/'));
     expect(served.length).toBeGreaterThanOrEqual(15);
     for (const r of served) expect(documented).toContain(`${r.method} ${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`);
     const create = doc.paths['/v1/loans'].post.requestBody.content['application/json'].schema;
     expect(create.properties.borrower.properties.phone.pattern).toBe('^\\+[1-9]\\d{6,14}$');
     expect(create.additionalProperties).toBe(false);
+  });
+
+  it('shows an example of POST /v1/loans that starts a loan as it is (Swagger’s Try it out)', async () => {
+    const doc = (await request(app).get('/openapi.json').expect(200)).body;
+    const example = doc.paths['/v1/loans'].post.requestBody.content['application/json'].example;
+    const started = await post('/v1/loans').send(example).expect(201);
+    expect(started.body).toMatchObject({ loanId: example.loanId, status: 'active', outstanding: example.amountDue });
+    expect(started.body.schedule.length).toBeGreaterThan(0);
+    // Sent again as shown, it is answered as the same loan.
+    await post('/v1/loans').send(example).expect(200);
+  });
+
+  it('describes every answer of the table’s routes with a schema of its own, not a bare object', async () => {
+    const doc = (await request(app).get('/openapi.json').expect(200)).body;
+    for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, Operation>>))
+      for (const [method, op] of Object.entries(operations))
+        for (const [status, response] of Object.entries(op.responses)) {
+          if (!/^2/.test(status)) continue;
+          for (const media of Object.values(response.content ?? {}))
+            expect(media.schema.$ref, `${method} ${path} ${status}`).toMatch(/^#\/components\/schemas\//);
+        }
+    expect(doc.servers).toEqual([expect.objectContaining({ url: '/' })]);
+    expect(doc.paths['/v1/loans'].post.security).toEqual([{ apiKey: ['loans:write'] }]);
+    expect(doc.paths['/v1/loans'].post.operationId).toBe('startLoan');
   });
 
   it('serves a browsable docs page', async () => {

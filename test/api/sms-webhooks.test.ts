@@ -7,7 +7,7 @@ import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import request from 'supertest';
 import twilio from 'twilio';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { parseReceipts, parseReplies } from '../../src/api/sms-webhooks';
@@ -24,6 +24,12 @@ import {
   workflowBundle,
   zoneWithLocalHour,
 } from '../helpers/temporal';
+import { contractCheck } from '../helpers/contract';
+
+// Every answer these tests get is held to the OpenAPI document (test/helpers/contract.ts).
+const contract = contractCheck();
+const checkedApp = (...args: Parameters<typeof createApp>) => contract.wrap(createApp(...args));
+afterEach(() => contract.expectKept());
 
 const KEY = 'sms-webhook-test-key-0123456789ab';
 const TWILIO_TOKEN = 'twilio-auth-token-for-tests';
@@ -62,7 +68,7 @@ beforeAll(async () => {
     activities: createActivities({ sms: provider, operations: tempOperations(), ledger }),
   });
   running = Promise.all(workers.map((w) => w.run()));
-  app = createApp({
+  app = checkedApp({
     client: env.client,
     taskQueue,
     lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },

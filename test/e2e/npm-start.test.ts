@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, portFree, ROOT, startStack, stop, until, type Stack } from '../helpers/stack';
+import { apiClient } from '../../src/client';
 import { localDate } from '../helpers/temporal';
 
 const running: Stack[] = [];
@@ -116,20 +117,20 @@ describe('npm start', () => {
     const key = readFileSync(join(env.DATA_DIR, 'dev-api-key'), 'utf8').trim();
     expect(key).toMatch(/^[0-9a-f]{64}$/);
     expect(first.output()).toContain(key);
-    const auth = { authorization: `Bearer ${key}` };
-    expect((await fetch(`${api}/v1/loans/${loanId}`)).status).toBe(401);
-    const created = await fetch(`${api}/v1/loans`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...auth },
-      body: JSON.stringify({
+    const client = apiClient(api, key);
+    const anonymous = await apiClient(api).GET('/v1/loans/{loanId}', { params: { path: { loanId } } });
+    expect(anonymous.response.status).toBe(401);
+    const created = await client.POST('/v1/loans', {
+      body: {
         loanId,
         borrower: { name: '张先生', phone: '+8613800138000', locale: 'zh-CN', timezone: 'Asia/Shanghai' },
         amountDue: 500000,
         currency: 'CNY',
         dueDate: localDate(Date.now(), 'Asia/Shanghai', 30),
-      }),
+      },
     });
-    expect(created.status).toBe(201);
+    expect(created.response.status).toBe(201);
+    expect(created.data).toMatchObject({ loanId, status: 'active' });
 
     // The Web UI is up and finds the loan by its search attributes, which npm start registered.
     const query = encodeURIComponent(`LoanStatus = 'active' AND PolicyId = 'default' AND OutstandingAmount >= 500000`);
@@ -153,9 +154,9 @@ describe('npm start', () => {
     running.push(second);
     // The same key works after the restart: it was kept in the data folder.
     expect(readFileSync(join(env.DATA_DIR, 'dev-api-key'), 'utf8').trim()).toBe(key);
-    const status = await fetch(`${api}/v1/loans/${loanId}`, { headers: auth });
-    expect(status.status).toBe(200);
-    expect(await status.json()).toMatchObject({ loanId, status: 'active', outstanding: 500000 });
+    const status = await client.GET('/v1/loans/{loanId}', { params: { path: { loanId } } });
+    expect(status.response.status).toBe(200);
+    expect(status.data).toMatchObject({ loanId, status: 'active', outstanding: 500000 });
     expect(await stop(second)).toBe(0);
   }, 180_000);
 
@@ -215,12 +216,9 @@ describe('npm start', () => {
         currency: 'USD',
         dueDate: new Date().toISOString().slice(0, 10),
       }));
-      const res = await fetch(`http://127.0.0.1:${apiPort}/v1/loans/batch`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-        body: JSON.stringify({ loans }),
-      });
-      expect(res.status).toBe(200);
+      const res = await apiClient(`http://127.0.0.1:${apiPort}`, key).POST('/v1/loans/batch', { body: { loans } });
+      expect(res.response.status).toBe(200);
+      expect(res.data?.started).toBe(200);
       await until('reminders are being sent', () => outboxLines() > before + 5, 60_000, 50);
     };
     const allGone = async (what: string) => {
@@ -273,10 +271,10 @@ describe('npm start', () => {
     // And it starts again on the same folder and ports, with the loans still there.
     stack = await npmStart(env);
     const key = readFileSync(join(data, 'dev-api-key'), 'utf8').trim();
-    const listed = await fetch(`http://127.0.0.1:${apiPort}/v1/loans?policyId=burst&pageSize=10`, {
-      headers: { authorization: `Bearer ${key}` },
+    const listed = await apiClient(`http://127.0.0.1:${apiPort}`, key).GET('/v1/loans', {
+      params: { query: { policyId: 'burst', pageSize: 10 } },
     });
-    expect(listed.status).toBe(200);
+    expect(listed.response.status).toBe(200);
     await signals(stack.pid, ['SIGINT', 'SIGINT'], 5);
     await stack.exited;
     await allGone('final Ctrl-C');

@@ -3,12 +3,12 @@
 // that has ended (paid, closed, unresolved) is never refused: it is kept in the event store,
 // acknowledged, and counted in the analytics.
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { samePayment, workflowIdForLoan, type Payment } from '../domain/loan';
-import type { Logger } from '../log';
-import type { EventStore, LoanEvent } from '../store/events';
-import { loanReminder, loanStatusQuery, paymentReceivedSignal, type LoanStatus } from '../workflows/loan-reminder';
-import type { Metrics } from './metrics';
-import { ProblemError } from './problem';
+import { samePayment, workflowIdForLoan, type Payment } from '../../domain/loan';
+import type { Logger } from '../../log';
+import type { EventStore, LoanEvent } from '../../store/events';
+import { loanStatusQuery, type LoanReminderWorkflow, paymentReceivedSignal, type LoanStatus } from '../loan-workflow';
+import type { Metrics } from '../metrics';
+import { ProblemError } from '../problem';
 
 export interface PaymentDeps {
   client: Client;
@@ -46,7 +46,7 @@ export async function recordPayment(
   payment: Payment,
   via: string,
 ): Promise<PaymentAnswer> {
-  const h = d.client.workflow.getHandle<typeof loanReminder>(workflowIdForLoan(loanId));
+  const h = d.client.workflow.getHandle<LoanReminderWorkflow>(workflowIdForLoan(loanId));
   const answer = (recordedAs: PaymentAnswer['recordedAs']): PaymentAnswer => {
     d.log.info({ loanId, paymentId: payment.paymentId, via, recordedAs }, 'payment recorded');
     return { loanId, paymentId: payment.paymentId, accepted: true, recordedAs };
@@ -77,7 +77,7 @@ export async function recordPayment(
 /** The loan's status; undefined when it cannot be read in time; `not-found` when there is no such loan. */
 async function read(
   client: Client,
-  h: WorkflowHandle<typeof loanReminder>,
+  h: WorkflowHandle<LoanReminderWorkflow>,
 ): Promise<LoanStatus | 'not-found' | undefined> {
   try {
     return await client.connection.withDeadline(Date.now() + LOOK_MS, () => h.query(loanStatusQuery));
@@ -100,7 +100,7 @@ async function afterEnd(
   d: PaymentDeps,
   loanId: string,
   payment: Payment,
-  h: WorkflowHandle<typeof loanReminder>,
+  h: WorkflowHandle<LoanReminderWorkflow>,
   read: LoanStatus | undefined,
 ): Promise<PaymentAnswer['recordedAs']> {
   // An ended loan's result is in its history: readable without a worker.
