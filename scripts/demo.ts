@@ -1,18 +1,18 @@
 // `npm run demo` (with `npm start` running): starts four loans on the demo policy, whose reminders
 // are a minute or so apart, and plays a payment, an opt-out and a dispute against them, printing
-// each SMS as it lands in the outbox. Watch the same loans in the Web UI meanwhile.
+// each SMS as it lands in the outbox. Watch the same loans in the Web UI meanwhile. Everything goes
+// through the API, as the loan system and operations would, with the typed client (src/client).
 // Beside them, a cohort of simulated borrowers (DEMO_COHORT, default 80) answers its reminders as
 // people might: some pay, in full or in part, some rate the message, a few opt out or dispute; so
 // the dashboard (/dashboard/) has a history worth looking at when the demo ends.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config';
-import { maskPhone, workflowIdForLoan } from '../src/domain/loan';
+import { apiClient, type paths } from '../src/client';
+import { maskPhone } from '../src/domain/loan';
 import { localDateOf } from '../src/domain/calendar';
 import { abVariant } from '../src/domain/variants';
 import type { OutboxLine } from '../src/sms/outbox';
-import { connectClient } from '../src/temporal/client';
-import { borrowerAnswerSignal, loanStatusQuery, resumeUpdate } from '../src/workflows/messages';
 
 const config = loadConfig();
 const api = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
@@ -72,17 +72,31 @@ const loans = [
 const keyFile = join(config.dataDir, 'dev-api-key');
 const apiKey = process.env.DEMO_API_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : '');
 
-async function post(path: string, body: unknown): Promise<void> {
-  const res = await fetch(`${api}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+const client = apiClient(api, apiKey);
+
+/** The answer's data, or an error naming the call and the problem the API answered. */
+async function ok<T>(what: string, call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok || data === undefined) throw new Error(`${what}: ${response.status} ${JSON.stringify(error)}`);
+  return data;
 }
 
-function pay(loanId: string, paymentId: string, amount: number): Promise<void> {
-  return post(`/v1/loans/${loanId}/payments`, { paymentId, amount, paidAt: new Date().toISOString() });
+const loanPath = (loanId: string) => ({ params: { path: { loanId } } });
+
+async function pay(loanId: string, paymentId: string, amount: number): Promise<void> {
+  await ok(
+    `payment ${paymentId}`,
+    client.POST('/v1/loans/{loanId}/payments', {
+      ...loanPath(loanId),
+      body: { paymentId, amount, paidAt: new Date().toISOString() },
+    }),
+  );
+}
+
+type Feedback = paths['/v1/loans/{loanId}/feedback']['post']['requestBody']['content']['application/json'];
+
+async function answer(loanId: string, body: Feedback): Promise<void> {
+  await ok(`answer of ${loanId}`, client.POST('/v1/loans/{loanId}/feedback', { ...loanPath(loanId), body }));
 }
 
 // ---- The cohort: simulated borrowers, answering through the API as the loan system would ----
@@ -130,7 +144,7 @@ function react(line: OutboxLine, amountDue: number): void {
   if (cohortDone.has(line.loanId) || line.stage === 'thank-you') return;
   const id = line.loanId;
   const later = (seconds: number, act: () => Promise<void>) => reactions.push({ at: Date.now() + seconds * 1000, act });
-  const feedback = (body: unknown) => () => post(`/v1/loans/${id}/feedback`, body);
+  const feedback = (body: Feedback) => () => answer(id, body);
   // The simulation assumes variant B's wording persuades a little better, for the A/B panel to show.
   const boost = abVariant(id) === 'B' ? 1.3 : 1;
   if (chance(0.35)) {
@@ -196,23 +210,27 @@ async function main(): Promise<void> {
     console.error(`No API at ${api}: start the stack first with \`npm start\` (in another terminal).`);
     process.exit(1);
   }
-  const client = await connectClient(config);
   say(`starting ${loans.length} loans on the "demo" policy (reminders at +30s, +1m30s, +2m30s, then every minute)`);
   for (const l of loans) {
-    await post('/v1/loans', {
-      loanId: l.id,
-      policyId: 'demo',
-      borrower: { name: l.name, honorific: l.honorific, phone: l.phone, locale: l.locale, timezone: l.timezone },
-      amountDue: l.amount,
-      currency: l.currency,
-      dueDate: localDateOf(Date.now(), l.timezone),
-    });
+    await ok(
+      `loan ${l.id}`,
+      client.POST('/v1/loans', {
+        body: {
+          loanId: l.id,
+          policyId: 'demo',
+          borrower: { name: l.name, honorific: l.honorific, phone: l.phone, locale: l.locale, timezone: l.timezone },
+          amountDue: l.amount,
+          currency: l.currency,
+          dueDate: localDateOf(Date.now(), l.timezone),
+        },
+      }),
+    );
     say(`${l.id}: ${l.story}`);
   }
   const cohort = cohortLoans();
   const amounts = new Map(cohort.map((l) => [l.loanId, l.amountDue]));
   if (cohort.length) {
-    await post('/v1/loans/batch', { loans: cohort });
+    await ok('the cohort', client.POST('/v1/loans/batch', { body: { loans: cohort } }));
     say(`and ${cohort.length} simulated borrowers (${cohortId(0)}...), who answer their reminders as people might`);
   }
   say(
@@ -221,27 +239,21 @@ async function main(): Promise<void> {
 
   const events: Array<[number, string, () => Promise<void>]> = [
     [60, `${loans[1].id} pays half`, () => pay(loans[1].id, 'DEMO-P1', 60000)],
-    [
-      65,
-      `${loans[2].id} replies 退订`,
-      () => client.workflow.getHandle(workflowIdForLoan(loans[2].id)).signal(borrowerAnswerSignal, { kind: 'opt-out' }),
-    ],
+    [65, `${loans[2].id} replies 退订`, () => answer(loans[2].id, { kind: 'opt-out', answerId: 'DEMO-STOP' })],
     [
       70,
       `${loans[3].id} disputes the debt`,
-      () =>
-        client.workflow
-          .getHandle(workflowIdForLoan(loans[3].id))
-          .signal(borrowerAnswerSignal, { kind: 'dispute', reason: 'demo' }),
+      () => answer(loans[3].id, { kind: 'dispute', answerId: 'DEMO-DISPUTE', reason: 'demo' }),
     ],
     [120, `${loans[1].id} pays the rest`, () => pay(loans[1].id, 'DEMO-P2', 60000)],
     [
       200,
       `operations resume ${loans[3].id}`,
       async () =>
-        void (await client.workflow
-          .getHandle(workflowIdForLoan(loans[3].id))
-          .executeUpdate(resumeUpdate, { args: [{ note: 'demo' }] })),
+        void (await ok(
+          `resume ${loans[3].id}`,
+          client.POST('/v1/loans/{loanId}/resume', { ...loanPath(loans[3].id), body: { note: 'demo' } }),
+        )),
     ],
   ];
   const end = 420;
@@ -256,14 +268,13 @@ async function main(): Promise<void> {
     await sleep(5);
   }
   for (const l of loans) {
-    const st = await client.workflow.getHandle(workflowIdForLoan(l.id)).query(loanStatusQuery);
+    const st = await ok(`loan ${l.id}`, client.GET('/v1/loans/{loanId}', loanPath(l.id)));
     say(
       `${l.id}: ${st.status}, ${st.messagesSent.length} SMS, outstanding ${st.outstanding}${st.optedOut ? ', opted out' : ''}${st.pause ? `, paused (${st.pause.kind})` : ''}`,
     );
   }
   say(`outbox: ${config.outboxPath}; hand-overs to operations: ${config.operationsPath}`);
   say(`dashboard: ${api}/dashboard/ (any user name; the password is the API key in ${keyFile})`);
-  await client.connection.close();
 }
 
 main().catch((err: unknown) => {

@@ -9,21 +9,7 @@ import {
 } from '@temporalio/client';
 import { workflowIdForLoan } from '../domain/loan';
 import type { Logger } from '../log';
-import {
-  borrowerAnswerSignal,
-  changeContactUpdate,
-  deliveryFailedSignal,
-  changeTermsUpdate,
-  closeLoanUpdate,
-  LOAN_WORKFLOW_TYPE,
-  loanStatusQuery,
-  paymentReceivedSignal,
-  promiseToPayUpdate,
-  resumeUpdate,
-  type BorrowerAnswer,
-  type LoanReminderInput,
-  type LoanStatus,
-} from '../workflows/messages';
+import { loanStatusQuery, type LoanStatus } from '../workflows/messages';
 // Its type only, which loads nothing: the API never runs the workflow's body.
 import type { loanReminder } from '../workflows/loan-reminder';
 import { loanUnreadable, ProblemError, temporalUnreachable } from './problem';
@@ -42,7 +28,7 @@ export {
   type BorrowerAnswer,
   type LoanReminderInput,
   type LoanStatus,
-};
+} from '../workflows/messages';
 
 /** The loan workflow's signature, for typed handles and starts by its type name. */
 export type LoanReminderWorkflow = typeof loanReminder;

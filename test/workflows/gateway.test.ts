@@ -35,6 +35,17 @@ afterAll(async () => {
   await env?.teardown();
 });
 
+/** A lender and a policy with the due-date reminder alone. */
+const DUE_ONLY = {
+  lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
+  policy: policyWith({
+    points: [{ stage: 'due', offset: 'P0D', template: 'due' }],
+    overdueRepeat: undefined,
+    finalNotice: undefined,
+    afterLastPoint: { handOver: false, listenFor: 'P1D' },
+  }),
+};
+
 describe('a reminder through Twilio', () => {
   it('goes out once through the SDK, after a 503 and a 429, with the rendered text', async () => {
     let calls = 0;
@@ -83,13 +94,7 @@ describe('a reminder through Twilio', () => {
               currency: 'USD',
               dueDate: localDate(await env.currentTimeMs(), 'America/New_York', 3),
             },
-            lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
-            policy: policyWith({
-              points: [{ stage: 'due', offset: 'P0D', template: 'due' }],
-              overdueRepeat: undefined,
-              finalNotice: undefined,
-              afterLastPoint: { handOver: false, listenFor: 'P1D' },
-            }),
+            ...DUE_ONLY,
           },
         ],
       }),
@@ -157,13 +162,7 @@ describe('a template gateway without a template for the reminder', () => {
               currency: 'CNY',
               dueDate: localDate(await env.currentTimeMs(), 'Asia/Shanghai', 3),
             },
-            lender: { name: { 'zh-CN': '锦程金融', 'en-US': 'Jincheng Finance' }, contactPhone: '4001234567' },
-            policy: policyWith({
-              points: [{ stage: 'due', offset: 'P0D', template: 'due' }],
-              overdueRepeat: undefined,
-              finalNotice: undefined,
-              afterLastPoint: { handOver: false, listenFor: 'P1D' },
-            }),
+            ...DUE_ONLY,
           },
         ],
       }),
