@@ -3,11 +3,10 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Failure } from '../domain/failures';
 import { workflowIdForLoan } from '../domain/loan';
-import type { SmsProvider } from '../sms/provider';
+import type { OutgoingSms, SmsProvider } from '../sms/provider';
 import { receiptEventOf } from '../store/events';
 import type { DeliveryReceipt, SendLedger } from '../store/send-ledger';
 import { deliveryFailedSignal } from '../workflows/messages';
-import type { OutgoingSms } from '../sms/provider';
 import type { AppendEvents } from './carried-events';
 
 /** How long a send's attempts keep trying to record receipts that came before it (see actOnEarlyReceipts). */
