@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
+import type { ConnectionPlugin } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
@@ -29,10 +30,27 @@ function quietRuntime(): void {
   runtimeInstalled = true;
 }
 
+/**
+ * The client's keepalive pings off for the time-skipping server. That server (grpc-java) takes
+ * pings more often than every 5 minutes as abuse, and the client's default is every 30 s: during a
+ * long skip (one call that answers only once the server's clock has moved) it closes the connection
+ * ("rejected by server because of excess pings", temporalio/sdk-typescript#2185). In the runs
+ * where that happened the server's clock stopped with the call: the test waited, idle, until its
+ * time ran out; in the runs where it did not, never. A local server needs no keepalive.
+ */
+const noKeepalive: ConnectionPlugin = {
+  name: 'loan-reminders-tests-no-keepalive',
+  configureConnection: (options) => ({
+    ...options,
+    channelArgs: { ...options.channelArgs, 'grpc.keepalive_time_ms': -1, 'grpc.keepalive_permit_without_calls': 0 },
+  }),
+};
+
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: testServerPath() } },
+    plugins: [noKeepalive],
   });
 }
 
