@@ -6,7 +6,7 @@
 // rule code with the engine) reads the outbox and the event store and counts every message that
 // broke a rule of the brief. The target is zero; the checker's own tests first show it can count.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
@@ -919,16 +919,47 @@ async function crowd(sims: Sim[], rnd: Rng) {
     },
     /** The checker's verdict on everything the loans sent; closes the event store. */
     async check() {
-      const report = checkCompliance({
-        loans: sims.map((s) => s.checked),
-        outbox: readOutboxFile(outboxPath),
-        events: await store.between(0, 8.64e15),
-      });
+      const events = await store.between(0, 8.64e15);
+      const report = checkCompliance({ loans: sims.map((s) => s.checked), outbox: readOutboxFile(outboxPath), events });
       await store.close();
+      writeTimelines(report, sims, events);
       return report;
     },
   };
   return c;
+}
+
+/**
+ * For each loan a rule was broken on, what the test did to it and what the engine recorded (every
+ * event, the plans it made among them), to test/artifacts/compliance-timelines.jsonl: enough to
+ * tell the engine's fault from the checker's after a random run. Kinds, instants, keys and
+ * amounts only; no name, number or text.
+ */
+function writeTimelines(report: ComplianceReport, sims: readonly Sim[], events: readonly LoanEvent[]): void {
+  const broken = new Set(report.violations.map((v) => v.loanId));
+  if (!broken.size) return;
+  const path = join(ROOT, 'test', 'artifacts', 'compliance-timelines.jsonl');
+  mkdirSync(dirname(path), { recursive: true });
+  for (const s of sims.filter((x) => broken.has(x.checked.loanId))) {
+    const { loanId, policy, dueDate, borrower, actions } = s.checked;
+    const line = {
+      loanId,
+      policy: policy.id,
+      dueDate,
+      timezone: borrower.timezone,
+      violations: report.violations.filter((v) => v.loanId === loanId),
+      actions: actions.map((a) => ({
+        kind: a.kind,
+        at: new Date(a.at).toISOString(),
+        ...('date' in a ? { date: a.date } : {}),
+        ...('answer' in a ? { answer: a.answer } : {}),
+      })),
+      events: events
+        .filter((e) => e.loanId === loanId)
+        .map((e) => ({ kind: e.kind, at: e.at, messageKey: e.messageKey, stage: e.stage, detail: e.detail })),
+    };
+    appendFileSync(path, JSON.stringify(line) + '\n');
+  }
 }
 
 /** Counts, ids and instants of a report, for the test's output: no name or number. */
