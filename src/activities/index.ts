@@ -7,7 +7,7 @@ import type { EventStore, LoanEvent } from '../store/events';
 import type { SendLedger } from '../store/send-ledger';
 import { eventAppender, type CarriedEvents } from './carried-events';
 import { earlyReceiptsActor } from './early-receipts';
-import { sendSmsActivity } from './send-sms';
+import { sendSmsActivity, settleWithdrawnSmsActivity } from './send-sms';
 
 export type { CarriedEvents } from './carried-events';
 export { RECEIPTS_RETRY_MS } from './early-receipts';
@@ -41,6 +41,9 @@ export function createActivities({ sms, operations, ledger, events, searchAttrib
     },
 
     sendSms: sendSmsActivity({ sms, ledger, append, actOnEarlyReceipts }),
+
+    /** Whether a send its loan withdrew went out after all (its worker died with it): see send-sms.ts. */
+    settleWithdrawnSms: settleWithdrawnSmsActivity({ sms, ledger, append, actOnEarlyReceipts }),
 
     async notifyOperations({
       events: carried,

@@ -48,15 +48,7 @@ export function sendSmsActivity({
           Failure.WindowClosed,
         );
     }
-    // The events that waited for this send, and the send itself, in one write after the provider
-    // answers. If the send fails the workflow keeps them for its next activity.
-    const recordSent = async (receipt: SmsReceipt): Promise<boolean> => {
-      const sent = carried?.sent && { ...carried.sent, at: new Date(attemptAt).toISOString() };
-      return append([
-        ...(carried?.before ?? []),
-        ...(sent ? (receipt.delivered ? [sent, deliveredEventOf(sent)] : [sent]) : []),
-      ]);
-    };
+    const recordSent = (receipt: SmsReceipt) => recordSentEvents(append, carried, attemptAt, receipt);
     // The claim: this attempt's alone until it may no longer run (its start-to-close time), by
     // the same clock as the attempt's schedule. Any other attempt of this key anywhere, a zombie
     // of a timed-out one among them, finds it held and waits, or finds it accepted and stops.
@@ -134,6 +126,81 @@ export function sendSmsActivity({
       provider: sms.name,
       messageId: receipt.messageId,
     });
+    return { ...receipt, eventsRecorded };
+  };
+}
+
+/**
+ * The events that waited for a send, and the send itself, in one write after the provider
+ * answered, at the instant the attempt was scheduled. If the send fails the workflow keeps them
+ * for its next activity. Says whether they were stored.
+ */
+function recordSentEvents(
+  append: AppendEvents,
+  carried: CarriedEvents | undefined,
+  attemptAt: number,
+  receipt: SmsReceipt,
+): Promise<boolean> {
+  const sent = carried?.sent && { ...carried.sent, at: new Date(attemptAt).toISOString() };
+  return append([
+    ...(carried?.before ?? []),
+    ...(sent ? (receipt.delivered ? [sent, deliveredEventOf(sent)] : [sent]) : []),
+  ]);
+}
+
+/**
+ * Asked by a loan that withdrew a send (paid, opted out, paused) and heard no answer from it: did
+ * it go out after all? A worker that died with the send after the provider took it, before
+ * recording that, leaves no attempt to answer: the server retries no attempt the loan has asked
+ * to cancel. The ledger knows once the answer was recorded; before that only a provider that
+ * knows messages by key can tell. When it went out, it is recorded as the send's own attempt
+ * would have (the ledger, the events, receipts that came before it) and its receipt returned; when
+ * it did not, or nobody can tell, null (the loan takes it as withdrawn; the second is logged).
+ */
+export function settleWithdrawnSmsActivity({
+  sms,
+  ledger,
+  append,
+  actOnEarlyReceipts,
+}: {
+  sms: SmsProvider;
+  ledger: SendLedger | undefined;
+  append: AppendEvents;
+  actOnEarlyReceipts: ActOnEarlyReceipts;
+}) {
+  return async function settleWithdrawnSms({
+    events: carried,
+    ...message
+  }: OutgoingSms & { events?: CarriedEvents }): Promise<SmsReceipt | null> {
+    const record = await ledger?.get(message.idempotencyKey);
+    if (!ledger || !record) return null; // no worker ever took it this far
+    let receipt: SmsReceipt | undefined;
+    if (record.state === 'accepted') {
+      receipt = { messageId: record.providerMessageId ?? '', sentAt: record.acceptedAt ?? '', duplicate: true };
+      await actOnEarlyReceipts(message, receipt.messageId, await ledger.pendingReceipts(message.idempotencyKey));
+    } else {
+      if (!record.claimed) return null; // given back: it never reached the provider
+      if (!sms.sentWith) {
+        log.warn('A withdrawn send whose worker stopped answering: whether it went out cannot be told', {
+          loanId: message.loanId,
+          stage: message.stage,
+          provider: sms.name,
+        });
+        return null;
+      }
+      receipt = await sms.sentWith(message.idempotencyKey);
+      if (!receipt) return null;
+      const early = await ledger.accept(message.idempotencyKey, receipt.messageId, receipt.sentAt);
+      await actOnEarlyReceipts(message, receipt.messageId, early);
+      log.info('A withdrawn send had gone out before its worker stopped; recorded as sent', {
+        loanId: message.loanId,
+        stage: message.stage,
+        provider: sms.name,
+        messageId: receipt.messageId,
+      });
+    }
+    const attemptAt = Date.parse(record.acceptedAt ?? '') || Context.current().info.currentAttemptScheduledTimestampMs;
+    const eventsRecorded = await recordSentEvents(append, carried, attemptAt, receipt);
     return { ...receipt, eventsRecorded };
   };
 }

@@ -50,6 +50,11 @@ export class OutboxProvider implements SmsProvider {
     return { messageId: line.messageId, sentAt: line.sentAt, duplicate: false, delivered: true };
   }
 
+  async sentWith(idempotencyKey: string): Promise<SmsReceipt | undefined> {
+    const line = this.load().get(idempotencyKey);
+    return line && { messageId: line.messageId, sentAt: line.sentAt, duplicate: true, delivered: true };
+  }
+
   /** The keys sent so far by any process writing this file. */
   private load(): Map<string, OutboxLine> {
     if (this.offset === 0) mkdirSync(dirname(this.path), { recursive: true });

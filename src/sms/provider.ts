@@ -32,6 +32,12 @@ export interface SmsReceipt {
 export interface SmsProvider {
   readonly name: string;
   send(message: OutgoingSms): Promise<SmsReceipt>;
+  /**
+   * What the provider answered for a key it has already taken, or undefined if it never took it.
+   * Only a gateway that knows messages by our key can say (the local outbox); the others leave
+   * this out. Asked when a send was withdrawn after a worker died with it: did it go out?
+   */
+  sentWith?(idempotencyKey: string): Promise<SmsReceipt | undefined>;
 }
 
 /** A number the provider will never deliver to (invalid, unreachable, blocked); retrying cannot help. */

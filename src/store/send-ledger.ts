@@ -20,6 +20,11 @@ export interface SendRecord {
   acceptedAt: string | null;
   deliveryStatus?: string | null;
   deliveryError?: string | null;
+  /**
+   * Read by key (get): an attempt took the key and has neither given it back nor recorded the
+   * provider's answer. It is at the provider now, or its worker died before or after calling it.
+   */
+  claimed?: boolean;
 }
 
 export interface SendClaim {
@@ -132,8 +137,12 @@ const parkParams = (provider: string, id: string, r: DeliveryReceipt) => [
 
 function record(row: Row | undefined): SendRecord | undefined {
   if (!row) return undefined;
-  const { claimExpires: _, ...r } = row;
-  return { ...r, attempts: Number(r.attempts) };
+  const { claimExpires, ...r } = row;
+  return {
+    ...r,
+    attempts: Number(r.attempts),
+    ...(claimExpires !== undefined && r.state === 'sending' ? { claimed: claimExpires !== null } : {}),
+  };
 }
 
 const claimParams = (c: SendClaim, now: number) => [

@@ -16,6 +16,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { LoanEvent } from '../domain/events';
 import { iso, nextWindowOpening, windowClosesAfter } from '../domain/calendar';
 import { deliveredEventOf } from '../domain/events';
 import { Failure } from '../domain/failures';
@@ -41,6 +42,16 @@ const SMS_SEND_OPTIONS: ActivityOptions = {
   },
 };
 
+/**
+ * Whether a withdrawn send went out: a read of the ledger (and of a provider that knows messages
+ * by key), on the loan's own task queue, not the rate-limited SMS queue; a few tries, then taken
+ * as withdrawn (see settleWithdrawn).
+ */
+const { settleWithdrawnSms } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+});
+
 /** The SMS activity as this loan calls it; asked once, at the loan's start, before anything else. */
 export function smsActivities(): ActivityInterfaceFor<Activities> {
   // Built here, not at module scope: its task queue follows the one this loan runs on. Loans
@@ -58,6 +69,9 @@ export function smsActivities(): ActivityInterfaceFor<Activities> {
       : smsOptions,
   );
 }
+
+/** The provider's answer to a send, as the SMS activity returns it. */
+type SmsReceipt = Awaited<ReturnType<Activities['sendSms']>>;
 
 /** What a delivery reads and changes of its loan. */
 export interface DeliveryContext {
@@ -88,7 +102,7 @@ export async function deliver(
   at: number,
   amount: number,
 ): Promise<DeliveryOutcome> {
-  const { s, lender, policy, events, doneKeys } = ctx;
+  const { s, lender, policy, events } = ctx;
   const variant = s.variant;
   const message = renderMessage({
     template: point.template,
@@ -134,58 +148,111 @@ export async function deliver(
     : undefined;
   const scope = new CancellationScope();
   let settled = false;
+  let withdrawing = false;
   void condition(() => settled || moot()).then(() => {
-    if (!settled) scope.cancel();
+    if (settled) return;
+    withdrawing = true;
+    scope.cancel();
   });
+  const sms = {
+    to: ctx.loan.borrower.phone,
+    body: message.body,
+    loanId,
+    stage: point.stage,
+    // From the loan and the plan, never the run: the same reminder always has the same key.
+    idempotencyKey: `${loanId}:${point.key}`,
+    scheduledFor: iso(at),
+    notAfter: iso(windowClosesAfter(at, policy.window, s.timezone)),
+    template: point.template,
+    params: { ...message.params },
+    ...(carried ? { events: carried } : {}),
+  };
+  let receipt: SmsReceipt;
   try {
-    const receipt = await scope.run(() =>
-      ctx.sms.sendSms({
-        to: ctx.loan.borrower.phone,
-        body: message.body,
-        loanId,
-        stage: point.stage,
-        // From the loan and the plan, never the run: the same reminder always has the same key.
-        idempotencyKey: `${loanId}:${point.key}`,
-        scheduledFor: iso(at),
-        notAfter: iso(windowClosesAfter(at, policy.window, s.timezone)),
-        template: point.template,
-        params: { ...message.params },
-        ...(carried ? { events: carried } : {}),
-      }),
-    );
+    receipt = await scope.run(() => ctx.sms.sendSms(sms));
     settled = true;
-    if (carried && receipt.eventsRecorded === false) {
-      // Stored again (same ids) with the next activity; the sent event at this workflow instant.
-      events.putBack(carried.before);
-      const sent = { ...carried.sent, at: iso(Date.now()) };
-      events.push(sent, ...(receipt.delivered ? [deliveredEventOf(sent)] : []));
-    }
-    s.messagesSent.push({
-      key: point.key,
-      stage: point.stage,
-      template: point.template,
-      variant,
-      locale: ctx.loan.borrower.locale,
-      requestedAt: iso(point.requestedAt),
-      scheduledFor: iso(at),
-      sentAt: receipt.sentAt,
-      recordedAt: iso(Date.now()),
-      segments: message.segments,
-      encoding: message.encoding,
-    });
-    if (point.template !== 'thank-you') s.stage = point.stage;
-    return 'sent';
   } catch (err) {
     settled = true;
-    events.putBack(carried?.before);
-    if (isCancellation(err)) {
-      // Whatever made it moot (payment, opt-out, pause) has already re-planned the loan.
-      log.info('Message withdrawn before the provider took it', { loanId, stage: point.stage });
-      if (!isThanks) doneKeys.delete(point.key);
-      return 'withdrawn';
-    }
-    return failed(ctx, point, facts, err);
+    // Added after v6. A send withdrawn whose worker died with it after the provider took it gets
+    // no retry (the server retries no attempt the loan asked to cancel): the loan asks whether it
+    // went out, and says so if it did. Loans started before take every withdrawal as done.
+    const wentOut = withdrawing && patched('withdrawn-send-settled') ? await settleWithdrawn(ctx, sms) : null;
+    if (!wentOut) return notSent(ctx, point, facts, carried?.before, err);
+    receipt = wentOut;
   }
+  recordSent(ctx, { point, at, variant, message, carried }, receipt);
+  return 'sent';
+}
+
+/** Asks whether a withdrawn send went out after all; taken as not, should even that fail. */
+async function settleWithdrawn(
+  ctx: DeliveryContext,
+  sms: Parameters<Activities['settleWithdrawnSms']>[0],
+): Promise<SmsReceipt | null> {
+  try {
+    return await CancellationScope.nonCancellable(() => settleWithdrawnSms(sms));
+  } catch (err) {
+    log.warn('Could not tell whether a withdrawn send went out; taken as withdrawn', {
+      loanId: ctx.loan.loanId,
+      stage: sms.stage,
+      reason: err instanceof Error ? err.message : String(err),
+    });
+    return null;
+  }
+}
+
+/** What the loan keeps of a text the provider took. */
+function recordSent(
+  ctx: DeliveryContext,
+  text: {
+    point: PlannedPoint;
+    at: number;
+    variant: LoanStatus['variant'];
+    message: ReturnType<typeof renderMessage>;
+    carried: { before: LoanEvent[] | undefined; sent: LoanEvent } | undefined;
+  },
+  receipt: SmsReceipt,
+): void {
+  const { s, events } = ctx;
+  const { point, carried, message } = text;
+  if (carried && receipt.eventsRecorded === false) {
+    // Stored again (same ids) with the next activity; the sent event at this workflow instant.
+    events.putBack(carried.before);
+    const sent = { ...carried.sent, at: iso(Date.now()) };
+    events.push(sent, ...(receipt.delivered ? [deliveredEventOf(sent)] : []));
+  }
+  s.messagesSent.push({
+    key: point.key,
+    stage: point.stage,
+    template: point.template,
+    variant: text.variant,
+    locale: ctx.loan.borrower.locale,
+    requestedAt: iso(point.requestedAt),
+    scheduledFor: iso(text.at),
+    sentAt: receipt.sentAt,
+    recordedAt: iso(Date.now()),
+    segments: message.segments,
+    encoding: message.encoding,
+  });
+  if (point.template !== 'thank-you') s.stage = point.stage;
+}
+
+/** A send that did not go out: withdrawn (its point may come again), or failed. */
+function notSent(
+  ctx: DeliveryContext,
+  point: PlannedPoint,
+  facts: EventFields,
+  before: LoanEvent[] | undefined,
+  err: unknown,
+): DeliveryOutcome {
+  ctx.events.putBack(before);
+  if (isCancellation(err)) {
+    // Whatever made it moot (payment, opt-out, pause) has already re-planned the loan.
+    log.info('Message withdrawn before the provider took it', { loanId: ctx.loan.loanId, stage: point.stage });
+    if (point.template !== 'thank-you') ctx.doneKeys.delete(point.key);
+    return 'withdrawn';
+  }
+  return failed(ctx, point, facts, err);
 }
 
 /** A send the provider refused or that failed for good: re-planned if the window closed, else recorded. */

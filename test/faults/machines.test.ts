@@ -158,6 +158,11 @@ describe('several machines on one PostgreSQL', () => {
       )[0].n;
     while (Number(await unsettled()) > 0 && Date.now() - settling < 120_000) await sleep(1_000);
     const settleSeconds = Math.round((Date.now() - settling) / 1000);
+    // Should any stay unsettled, which kind: a send never recorded as accepted, or a receipt kept.
+    const [left] = await sql<{ unaccepted: string; parked: string }>(
+      `SELECT (SELECT count(*) FROM sms_sends WHERE state <> 'accepted') AS unaccepted,
+              (SELECT count(*) FROM sms_early_receipts) AS parked`,
+    );
 
     // ---- What came out ----
     const lines = m.outbox();
@@ -208,6 +213,8 @@ describe('several machines on one PostgreSQL', () => {
       callbacksByInstance: answered.byInstance,
       chaosSeconds: Math.round((drained - started) / 1000),
       settleSeconds,
+      unsettledSends: Number(left.unaccepted),
+      unsettledReceipts: Number(left.parked),
     };
     console.log(`several machines: ${JSON.stringify(figures)}`);
     recordFault({

@@ -115,6 +115,10 @@ export class RecordingProvider implements SmsProvider {
     if (!receipt.duplicate) this.sent.push({ ...message, serverTimeMs });
     return receipt;
   }
+
+  sentWith(idempotencyKey: string): Promise<SmsReceipt | undefined> {
+    return this.outbox.sentWith(idempotencyKey);
+  }
 }
 
 /** The borrower's calendar date `days` from the given instant. */

@@ -8,6 +8,7 @@ import type { OutgoingSms, SmsProvider, SmsReceipt } from '../../src/sms/provide
 import { SqliteEventStore } from '../../src/store/event-store-sql';
 import type { EventStore, LoanEvent } from '../../src/store/events';
 import { SqliteSendLedger } from '../../src/store/send-ledger';
+import { OutboxProvider } from '../../src/sms/outbox';
 import { tempOperations, tempOutbox } from '../helpers/temporal';
 
 /** A gateway with no de-duplication of its own: every call is a message on a phone. */
@@ -158,5 +159,55 @@ describe('the send ledger', () => {
     const bytes = readFileSync(path).toString('utf8') + readFileSync(`${path}-wal`, { flag: 'a+' }).toString('utf8');
     expect(bytes).toContain('L-1:due@2024-10-30');
     for (const secret of ['13800138000', '张先生']) expect(bytes).not.toContain(secret);
+  });
+});
+
+describe('a send its loan withdrew, asked about afterwards', () => {
+  const settle = (ledger: SqliteSendLedger, sms: SmsProvider) =>
+    new MockActivityEnvironment({ currentAttemptScheduledTimestampMs: Date.now() }).run(
+      createActivities({ sms, operations: tempOperations(), ledger }).settleWithdrawnSms,
+      message,
+    );
+  const claim = (ledger: SqliteSendLedger, owner: string) =>
+    ledger.claim({ ...message, provider: 'outbox', owner, until: Date.now() - 1 });
+
+  it('did not go out when no worker took it, or the one that did gave it back', async () => {
+    const ledger = new SqliteSendLedger(':memory:');
+    const outbox = new OutboxProvider(tempOutbox());
+    expect(await settle(ledger, outbox)).toBeNull();
+    await claim(ledger, 'attempt-1');
+    await ledger.release(message.idempotencyKey, 'attempt-1');
+    expect(await settle(ledger, outbox)).toBeNull();
+  });
+
+  it('went out when its worker recorded the answer, and finishes the receipts that came before', async () => {
+    const ledger = new SqliteSendLedger(':memory:');
+    await claim(ledger, 'attempt-1');
+    await ledger.recordReceipt('outbox', 'm-1', { status: 'delivered', permanent: false });
+    await ledger.accept(message.idempotencyKey, 'm-1', '2024-10-30T02:00:01.000Z');
+    const receipt = await settle(ledger, new OutboxProvider(tempOutbox()));
+    expect(receipt).toMatchObject({ messageId: 'm-1', duplicate: true });
+    expect(await ledger.pendingReceipts(message.idempotencyKey)).toEqual([]);
+  });
+
+  it('went out when its worker died after the provider took it: recorded then, from the provider', async () => {
+    const ledger = new SqliteSendLedger(':memory:');
+    const outbox = new OutboxProvider(tempOutbox());
+    await claim(ledger, 'attempt-1'); // the attempt dies holding its claim...
+    const sent = await outbox.send(message); // ...after the provider took the message
+    await ledger.recordReceipt('outbox', sent.messageId, { status: 'delivered', permanent: false });
+    expect(await settle(ledger, outbox)).toMatchObject({ messageId: sent.messageId });
+    expect(await ledger.get(message.idempotencyKey)).toMatchObject({
+      state: 'accepted',
+      providerMessageId: sent.messageId,
+      deliveryStatus: 'delivered',
+    });
+  });
+
+  it('is taken as not sent when the provider cannot say and the worker died holding it', async () => {
+    const ledger = new SqliteSendLedger(':memory:');
+    await claim(ledger, 'attempt-1');
+    expect(await ledger.get(message.idempotencyKey)).toMatchObject({ state: 'sending', claimed: true });
+    expect(await settle(ledger, new CountingProvider())).toBeNull();
   });
 });

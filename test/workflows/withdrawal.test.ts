@@ -9,8 +9,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
 import type { OutgoingSms, SmsReceipt } from '../../src/sms/provider';
+import { SqliteSendLedger } from '../../src/store/send-ledger';
 import { createWorkers } from '../../src/worker';
-import type { Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import {
   closeLoanUpdate,
   loanStatusQuery,
@@ -52,6 +53,27 @@ class HeldProvider extends RecordingProvider {
     this.entered = true;
     await this.gate;
     return super.send(message);
+  }
+}
+
+/**
+ * The local outbox, on a worker that dies the moment the provider has taken the first message:
+ * its attempt never answers (nor records the provider's answer), as after a kill -9.
+ */
+class DyingProvider extends RecordingProvider {
+  accepted?: SmsReceipt;
+  private bury!: () => void;
+  private readonly grave = new Promise<void>((r) => (this.bury = r));
+  /** Lets the dead attempt's code end (with an error, recording nothing), so its worker can stop. */
+  forget(): void {
+    this.bury();
+  }
+  override async send(message: OutgoingSms): Promise<SmsReceipt> {
+    const receipt = await super.send(message);
+    if (this.accepted) return receipt;
+    this.accepted = receipt;
+    await this.grave;
+    throw new Error('this worker died before it could record the answer');
   }
 }
 
@@ -163,4 +185,63 @@ describe('a send withdrawn after a worker took it', () => {
       expect(result.messagesSent.map((m) => m.stage)).toEqual(['due']);
     });
   }, 60_000);
+
+  it('is recorded as sent when its worker died after the provider took it and before the loan withdrew it', async () => {
+    // A worker killed between the provider's answer and recording it: the attempt times out,
+    // and the loan, paid meanwhile, has asked to cancel it, so the server retries it no more.
+    // The borrower got the text, and its delivery receipt came: the loan and the ledger must say so.
+    const sms = new DyingProvider();
+    const ledger = new SqliteSendLedger(':memory:');
+    const taskQueue = `withdrawal-${randomUUID()}`;
+    const workers = await createWorkers({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: createActivities({ sms, ledger, operations: tempOperations() }),
+    });
+    try {
+      await runWorkersUntil(workers, async () => {
+        try {
+          const loan = { ...burstLoan(`W-${randomUUID()}`), amountDue: 1000 };
+          const handle = await env.client.workflow.start(loanReminder, {
+            workflowId: `loan-${loan.loanId}`,
+            taskQueue,
+            args: [{ loan, lender: TEST_LENDER, policy: { ...burstPolicy('PT2S'), thankYou: false } }],
+          });
+          await until('the provider to take the message', () => sms.accepted !== undefined, 30_000);
+          const parked = await ledger.recordReceipt(sms.name, sms.accepted!.messageId, {
+            status: 'delivered',
+            permanent: false,
+            receivedAt: new Date().toISOString(),
+          });
+          expect(parked, 'the receipt came before its send was recorded').toBeUndefined();
+          await handle.signal(paymentReceivedSignal, {
+            paymentId: 'P-1',
+            amount: 1000,
+            paidAt: new Date().toISOString(),
+          });
+          await until('the loan to withdraw the send', () => cancelRequested(handle), 30_000);
+          const result = await handle.result(); // once the dead attempt's 30 s have run out
+          expect(result.status).toBe('paid');
+          expect(result.messagesSent.map((m) => m.stage)).toEqual(['due']);
+          expect(result.failed).toEqual([]);
+          const key = `${loan.loanId}:${result.messagesSent[0].key}`;
+          expect(await ledger.get(key)).toMatchObject({
+            state: 'accepted',
+            providerMessageId: sms.accepted!.messageId,
+            deliveryStatus: 'delivered',
+          });
+          expect(await ledger.pendingReceipts(key)).toEqual([]);
+          expect(sms.sent).toHaveLength(1);
+          // The new path (behind its patch) replays on the code that made it.
+          await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory());
+        } finally {
+          sms.forget(); // the dead attempt must end for its worker to stop
+        }
+      });
+    } finally {
+      sms.forget();
+      await ledger.close();
+    }
+  }, 120_000);
 });
