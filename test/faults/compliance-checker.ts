@@ -349,7 +349,8 @@ interface Stop {
  * before as many reminders went out as the policy has points.
  *
  * late-after-pause. A hold ends at an instant `e` on such a loan, and one of the policy's planned
- * points fell due while it held (after the loan's start): the next reminder must go out by the
+ * points fell due while it held (after the loan's start; the plan as earlier restarts moved it,
+ * see restartCadence): the next reminder must go out by the
  * first instant at or after `e` that is inside the window and allowed by every cap (counted from
  * the reminders actually sent before `e`, an "overdue" cap from those sent while overdue), plus
  * wakeSlack. Judged only if the loan can still be reminded through that instant; a restart owed
@@ -453,12 +454,15 @@ function checkOverdueCadence(a: {
       `${spanLabel(silent)} of time it could be reminded without a reminder (at most ${spanLabel(allowance)}), from ${localLabel(since, zone)} to ${localLabel(until, zone)}`,
     );
   };
+  // The plan as the restarts after holds have moved it (each restart moves the points after it).
+  const points = plan.map((t) => ({ t, overdue: t >= overdueFrom }));
   for (const f of free) {
     result.stretches++;
     // The text that used up the points (the final notice, the last of them) ends the last stretch, and is in it.
     const sends = reminders.filter((r) => r.t >= f.from && (r.t < f.to || (f.to === end && r.t === end)));
     if (f.after) {
-      const heldBack = plan.some((p) => p > Math.max(f.after!.from, a.startedAt) && p <= f.from);
+      const heldBack = points.some((p) => p.t > Math.max(f.after!.from, a.startedAt) && p.t <= f.from);
+      if (heldBack) restartCadence(points, f.from);
       if (heldBack || owed) {
         owed = true;
         result.pauseEnds++;
@@ -489,6 +493,22 @@ function checkOverdueCadence(a: {
     silence(undefined, f.to);
   }
   return result;
+}
+
+/**
+ * The product's restart after a hold that held a point back, ending at `e` (the brief's "a pause
+ * never leaves weeks of silence, nor a burst"): the latest point it held back is due at `e` (a
+ * due text's place is taken by the next overdue point) and every point after it moves by as much,
+ * so the cadence counts on from the restart. Later holds are judged against the moved plan.
+ */
+function restartCadence(points: Array<{ t: number; overdue: boolean }>, e: number): void {
+  const missed = points.filter((p) => p.t < e);
+  const last = missed[missed.length - 1];
+  const restart = last?.overdue ? last : points.find((p) => p.overdue && p.t >= e);
+  if (!restart) return;
+  const from = restart.t;
+  const by = e - from;
+  for (const p of points) if (p.t >= from) p.t += by;
 }
 
 /** Checks every message in the outbox against the rules. */

@@ -369,6 +369,55 @@ describe('the compliance checker', () => {
     ]);
   });
 
+  it('judges a later hold by the plan as the restart after an earlier one moved it', () => {
+    // A cap that never binds here, so only the plan decides when each text is due.
+    const loose: CheckedLoan = { ...loan(), policy: { ...policy, caps: [{ max: 1, per: 'PT20H', scope: 'any' }] } };
+    const newPhone = '+8613900139000';
+    const o = (at: string, template = 'overdue-followup', to = phone) => sms(at, { template, to });
+    const actions = (wrongAt: string, backAt: string): LoanAction[] => [
+      { kind: 'answer', at: local('2027-03-16T10:00'), answerId: 'D1', answer: 'dispute' },
+      { kind: 'resume', at: local('2027-03-21T15:00') },
+      { kind: 'answer', at: local(wrongAt), answerId: 'W1', answer: 'wrong-number' },
+      { kind: 'new-phone', at: local(backAt), phone: newPhone },
+    ];
+    const events = (wrongAt: string) => [
+      answered('D1', '2027-03-16T10:00', 'dispute'),
+      answered('W1', wrongAt, 'wrong-number'),
+    ];
+    // The dispute held the 18th's point back: the resume on the 21st at 15:00 restarted the
+    // cadence, weekly from there (the 28th, 15:00, not the 25th, 10:00).
+    const texts = (second: string, secondTo: string) => [
+      sms('2027-03-10T10:00'),
+      o('2027-03-11T10:00', 'overdue'),
+      o('2027-03-21T15:00'),
+      o(second, 'overdue-followup', secondTo),
+      o('2027-04-04T15:00', 'overdue-followup', newPhone),
+      o('2027-04-11T15:00', 'final-notice', newPhone),
+    ];
+    // A wrong number from the 24th to the 26th held back the 25th's point of the first plan, but
+    // not the moved one: the 28th's goes as planned, nothing owed at the 26th.
+    const r = check(
+      texts('2027-03-28T15:00', newPhone),
+      actions('2027-03-24T12:00', '2027-03-26T09:00'),
+      events('2027-03-24T12:00'),
+      loose,
+    );
+    expect(rules(r)).toEqual([]);
+    expect(r.pauseEndsChecked).toBe(1);
+    // One from the 27th to the 29th held the moved point back: the next is due at the 29th's 09:00.
+    const heldMoved = (second: string) =>
+      rules(
+        check(
+          texts(second, newPhone),
+          actions('2027-03-27T12:00', '2027-03-29T09:00'),
+          events('2027-03-27T12:00'),
+          loose,
+        ),
+      );
+    expect(heldMoved('2027-03-29T09:00')).toEqual([]);
+    expect(heldMoved('2027-03-31T10:00')).toEqual(['late-after-pause']);
+  });
+
   it('counts messages after an opt-out, after payment in full, and during a hold', () => {
     const optOut: LoanAction = { kind: 'answer', at: local('2027-03-05T09:00'), answerId: 'A1', answer: 'opt-out' };
     expect(rules(check([sms('2027-03-10T10:00')], [optOut], [answered('A1', '2027-03-05T09:00', 'opt-out')]))).toEqual([
