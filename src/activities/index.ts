@@ -29,6 +29,7 @@ export interface ActivityDeps {
 export function createActivities({ sms, operations, ledger, events, searchAttributes = true }: ActivityDeps) {
   const append = eventAppender(events);
   const actOnEarlyReceipts = earlyReceiptsActor({ sms, ledger, append });
+  const smsDeps = { sms, ledger, append, actOnEarlyReceipts };
   return {
     /** Asked once by each loan (a local activity): whether it keeps its search attributes current. */
     searchAttributesPublished(): Promise<boolean> {
@@ -40,10 +41,10 @@ export function createActivities({ sms, operations, ledger, events, searchAttrib
       return { recorded: events ? await events.append(batch) : 0 };
     },
 
-    sendSms: sendSmsActivity({ sms, ledger, append, actOnEarlyReceipts }),
+    sendSms: sendSmsActivity(smsDeps),
 
     /** Whether a send its loan withdrew went out after all (its worker died with it): see send-sms.ts. */
-    settleWithdrawnSms: settleWithdrawnSmsActivity({ sms, ledger, append, actOnEarlyReceipts }),
+    settleWithdrawnSms: settleWithdrawnSmsActivity(smsDeps),
 
     async notifyOperations({
       events: carried,

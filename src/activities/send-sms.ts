@@ -16,17 +16,15 @@ import type { SendLedger } from '../store/send-ledger';
 import type { AppendEvents, CarriedEvents } from './carried-events';
 import type { ActOnEarlyReceipts } from './early-receipts';
 
-export function sendSmsActivity({
-  sms,
-  ledger,
-  append,
-  actOnEarlyReceipts,
-}: {
+/** What the SMS activities are built from. */
+export interface SmsActivityDeps {
   sms: SmsProvider;
   ledger: SendLedger | undefined;
   append: AppendEvents;
   actOnEarlyReceipts: ActOnEarlyReceipts;
-}) {
+}
+
+export function sendSmsActivity({ sms, ledger, append, actOnEarlyReceipts }: SmsActivityDeps) {
   return async function sendSms({
     events: carried,
     ...message
@@ -157,17 +155,7 @@ function recordSentEvents(
  * would have (the ledger, the events, receipts that came before it) and its receipt returned; when
  * it did not, or nobody can tell, null (the loan takes it as withdrawn; the second is logged).
  */
-export function settleWithdrawnSmsActivity({
-  sms,
-  ledger,
-  append,
-  actOnEarlyReceipts,
-}: {
-  sms: SmsProvider;
-  ledger: SendLedger | undefined;
-  append: AppendEvents;
-  actOnEarlyReceipts: ActOnEarlyReceipts;
-}) {
+export function settleWithdrawnSmsActivity({ sms, ledger, append, actOnEarlyReceipts }: SmsActivityDeps) {
   return async function settleWithdrawnSms({
     events: carried,
     ...message
