@@ -129,17 +129,17 @@ export function sendSmsActivity({ sms, ledger, append, actOnEarlyReceipts }: Sms
 }
 
 /**
- * The events that waited for a send, and the send itself, in one write after the provider
- * answered, at the instant the attempt was scheduled. If the send fails the workflow keeps them
- * for its next activity. Says whether they were stored.
+ * The events that waited for a send, and the send itself at `at` (when the attempt that sent it
+ * was scheduled), in one write after the provider answered. If the send fails the workflow keeps
+ * them for its next activity. Says whether they were stored.
  */
 function recordSentEvents(
   append: AppendEvents,
   carried: CarriedEvents | undefined,
-  attemptAt: number,
+  at: number,
   receipt: SmsReceipt,
 ): Promise<boolean> {
-  const sent = carried?.sent && { ...carried.sent, at: new Date(attemptAt).toISOString() };
+  const sent = carried?.sent && { ...carried.sent, at: new Date(at).toISOString() };
   return append([
     ...(carried?.before ?? []),
     ...(sent ? (receipt.delivered ? [sent, deliveredEventOf(sent)] : [sent]) : []),
@@ -187,8 +187,10 @@ export function settleWithdrawnSmsActivity({ sms, ledger, append, actOnEarlyRece
         messageId: receipt.messageId,
       });
     }
-    const attemptAt = Date.parse(record.acceptedAt ?? '') || Context.current().info.currentAttemptScheduledTimestampMs;
-    const eventsRecorded = await recordSentEvents(append, carried, attemptAt, receipt);
+    // When it went out, as the ledger or the provider says: not this later question's time.
+    const sentAt =
+      Date.parse(record.acceptedAt ?? receipt.sentAt) || Context.current().info.currentAttemptScheduledTimestampMs;
+    const eventsRecorded = await recordSentEvents(append, carried, sentAt, receipt);
     return { ...receipt, eventsRecorded };
   };
 }

@@ -149,20 +149,21 @@ describe('several machines on one PostgreSQL', () => {
     // attempt's retry records it once the claim runs out (its 30 s start-to-close time), and only
     // then applies the receipt that came before. Wait for that, as long as two claims could take.
     const settling = Date.now();
+    // Which kind, should any stay: a send never recorded as accepted, or a receipt kept.
     const unsettled = async () =>
       (
-        await sql<{ n: string }>(
-          `SELECT (SELECT count(*) FROM sms_sends WHERE state <> 'accepted') +
-                  (SELECT count(*) FROM sms_early_receipts) AS n`,
+        await sql<{ unaccepted: string; parked: string }>(
+          `SELECT (SELECT count(*) FROM sms_sends WHERE state <> 'accepted') AS unaccepted,
+                  (SELECT count(*) FROM sms_early_receipts) AS parked`,
         )
-      )[0].n;
-    while (Number(await unsettled()) > 0 && Date.now() - settling < 120_000) await sleep(1_000);
+      )[0];
+    const pending = async () => {
+      const u = await unsettled();
+      return Number(u.unaccepted) + Number(u.parked);
+    };
+    while ((await pending()) > 0 && Date.now() - settling < 120_000) await sleep(1_000);
     const settleSeconds = Math.round((Date.now() - settling) / 1000);
-    // Should any stay unsettled, which kind: a send never recorded as accepted, or a receipt kept.
-    const [left] = await sql<{ unaccepted: string; parked: string }>(
-      `SELECT (SELECT count(*) FROM sms_sends WHERE state <> 'accepted') AS unaccepted,
-              (SELECT count(*) FROM sms_early_receipts) AS parked`,
-    );
+    const left = await unsettled();
 
     // ---- What came out ----
     const lines = m.outbox();

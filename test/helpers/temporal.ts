@@ -34,9 +34,9 @@ function quietRuntime(): void {
  * The client's keepalive pings off for the time-skipping server. That server (grpc-java) takes
  * pings more often than every 5 minutes as abuse, and the client's default is every 30 s: during a
  * long skip (one call that answers only once the server's clock has moved) it closes the connection
- * ("rejected by server because of excess pings", temporalio/sdk-typescript#2185). In the runs
- * where that happened the server's clock stopped with the call: the test waited, idle, until its
- * time ran out; in the runs where it did not, never. A local server needs no keepalive.
+ * ("rejected by server because of excess pings", temporalio/sdk-typescript#2185), and the first
+ * runs where the server's clock stopped had that in their log (it stops without it too: see
+ * watchClock in test/faults/compliance.test.ts). A local server needs no keepalive.
  */
 const noKeepalive: ConnectionPlugin = {
   name: 'loan-reminders-tests-no-keepalive',
