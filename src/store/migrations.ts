@@ -3,7 +3,7 @@
 // never edited once released: a change is a new one at the end of its list. The first of each
 // list creates only what is missing, so files made before migrations existed are adopted as they
 // are (their tables already have exactly these columns).
-import { sql, type Kysely, type Migration } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration } from 'kysely';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- migrations see the schema as it was then, untyped */
 type Db = Kysely<any>;
@@ -146,6 +146,32 @@ export const MIGRATIONS: Record<Concern, Record<string, Migration>> = {
           .ifNotExists()
           .on('operations_items')
           .column('loan_id')
+          .execute();
+      },
+    },
+    /**
+     * The inbox: each hand-over is a work item, open -> claimed -> resolved, with the time it is due
+     * by (the service level of its kind when it was filed), who holds it and how it ended. Items
+     * filed before this are open, due when they were filed.
+     */
+    '002-operations-inbox': {
+      async up(db: Db) {
+        const add = (name: string, type: 'text' | 'bigint', build = (c: ColumnDefinitionBuilder) => c) =>
+          db.schema.alterTable('operations_items').addColumn(name, type, build).execute();
+        await add('state', 'text', (c) => c.notNull().defaultTo('open'));
+        await add('due_by_ms', 'bigint');
+        await add('assignee', 'text');
+        await add('claimed_at', 'text');
+        await add('resolved_at', 'text');
+        await add('resolution', 'text');
+        // JSON: the operator's note (sealed under the payload keys) and the loan's answer.
+        await add('resolution_note', 'text');
+        await add('outcome', 'text');
+        await db.schema
+          .createIndex('operations_items_by_state')
+          .ifNotExists()
+          .on('operations_items')
+          .columns(['state', 'due_by_ms'])
           .execute();
       },
     },

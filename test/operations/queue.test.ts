@@ -11,6 +11,7 @@ import { EncryptionCodec, parsePayloadKeys } from '../../src/codec/encryption';
 import {
   openOperationsItem,
   openOperationsQueue,
+  serviceLevelsOf,
   type OperationsQueue,
   type OperationsQueueOptions,
 } from '../../src/operations/queue';
@@ -114,6 +115,87 @@ describe.each(places)('operations hand-overs on %s', (_name, placeOf) => {
     expect(text).not.toContain(NAME);
     expect(text).not.toContain(NUMBER);
     expect((await queue.list())[0].detail).toMatchObject({ note: null, withheld: ['note'], currency: 'CNY' });
+    await queue.close();
+  });
+
+  it('moves an item open → claimed → resolved once, by whoever holds it, due by its kind’s service level', async () => {
+    const place = await placeOf();
+    const codec = codecOf(`k:${key()}`);
+    const queue = place.open({ codec, serviceLevels: serviceLevelsOf({ callback: 'PT2H' }) });
+    const before = Date.now();
+    for (const item of items) await queue.file(item);
+    const byId = async (id: string) => (await queue.get(id))!;
+    const callback = await byId(items[0].idempotencyKey);
+    const due = Date.parse(callback.dueBy) - Date.parse(callback.filedAt);
+    expect(due).toBe(2 * 3600_000);
+    expect(Date.parse((await byId(items[1].idempotencyKey)).dueBy) - Date.parse(callback.filedAt)).toBeGreaterThan(
+      20 * 3600_000,
+    );
+    expect(callback).toMatchObject({ state: 'open', assignee: null, resolution: null, outcome: null });
+    expect(Date.parse(callback.filedAt)).toBeGreaterThanOrEqual(before - 1000);
+
+    // Due first: the call-back (two hours) comes before the day-long cases.
+    const all = await queue.find({ limit: 10 });
+    expect(all[0].kind).toBe('callback');
+    expect(all.map((i) => Date.parse(i.dueBy))).toEqual([...all.map((i) => Date.parse(i.dueBy))].sort((a, b) => a - b));
+    // Pages continue where the last one stopped, none twice.
+    const first = await queue.find({ limit: 2 });
+    const last = first[1];
+    const rest = await queue.find({ limit: 10, after: { dueByMs: Date.parse(last.dueBy), id: last.id } });
+    expect([...first, ...rest].map((i) => i.id)).toEqual(all.map((i) => i.id));
+
+    const id = items[2].idempotencyKey;
+    expect(await queue.move(id, { to: 'claimed', assignee: 'mei' })).toMatchObject({
+      state: 'claimed',
+      assignee: 'mei',
+    });
+    // Claiming your own again is a no-op; someone else cannot take it, release it or resolve it.
+    expect(await queue.move(id, { to: 'claimed', assignee: 'mei' })).toMatchObject({ assignee: 'mei' });
+    expect(await queue.move(id, { to: 'claimed', assignee: 'li' })).toBeUndefined();
+    expect(await queue.move(id, { to: 'open', assignee: 'li' })).toBeUndefined();
+    const outcome = { accepted: true, loanStatus: 'active' };
+    expect(await queue.move(id, { to: 'resolved', assignee: 'li', resolution: 'resume', outcome })).toBeUndefined();
+    expect(await queue.find({ limit: 10, states: ['claimed'], assignee: 'mei' })).toHaveLength(1);
+    expect(await queue.move(id, { to: 'open', assignee: 'mei' })).toMatchObject({ state: 'open', assignee: null });
+    await queue.move(id, { to: 'claimed', assignee: 'li' });
+    const note = `rang ${NAME} on ${NUMBER}`;
+    const resolved = await queue.move(id, { to: 'resolved', assignee: 'li', resolution: 'resume', note, outcome });
+    expect(resolved).toMatchObject({ state: 'resolved', assignee: 'li', resolution: 'resume', outcome });
+    expect(codec.openText(resolved!.note as string)).toBe(note);
+    expect(resolved!.resolvedAt).not.toBeNull();
+    // Resolved is final: no claim, release or second resolution moves it.
+    expect(await queue.move(id, { to: 'claimed', assignee: 'li' })).toBeUndefined();
+    expect(await queue.move(id, { to: 'resolved', assignee: 'li', resolution: 'close', outcome })).toBeUndefined();
+    const bytes = await place.bytes();
+    expect(bytes.includes(Buffer.from(NAME))).toBe(false);
+    expect(bytes.includes(Buffer.from(NUMBER))).toBe(false);
+
+    // Filters: kind, state, loan, age.
+    expect((await queue.find({ limit: 10, kinds: ['dispute', 'hardship'] })).map((i) => i.kind).sort()).toEqual([
+      'dispute',
+      'hardship',
+    ]);
+    expect(await queue.find({ limit: 10, states: ['resolved'] })).toHaveLength(1);
+    expect(await queue.find({ limit: 10, loanId: 'L-OTHER' })).toHaveLength(0);
+    expect(await queue.find({ limit: 10, filedBy: before - 60_000 })).toHaveLength(0);
+    expect(await queue.find({ limit: 10, filedBy: Date.now() + 1 })).toHaveLength(items.length);
+
+    // Counts of what waits, with how many are past due at a given time.
+    const later = Date.now() + 3 * 3600_000;
+    const counts = await queue.counts(later);
+    expect(counts.find((c) => c.kind === 'callback')).toEqual({
+      kind: 'callback',
+      state: 'open',
+      items: 1,
+      overdue: 1,
+    });
+    expect(counts.find((c) => c.kind === 'hardship')).toEqual({
+      kind: 'hardship',
+      state: 'open',
+      items: 1,
+      overdue: 0,
+    });
+    expect(counts.find((c) => c.kind === 'dispute')).toBeUndefined();
     await queue.close();
   });
 });
