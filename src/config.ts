@@ -49,6 +49,14 @@ const schema = z
     DATA_DIR: z.string().min(1).default('data'),
     OUTBOX_PATH: z.string().min(1).optional(),
     OPERATIONS_PATH: z.string().min(1).optional(),
+    OPERATIONS_SERVICE_LEVELS: z
+      .string()
+      .regex(
+        /^\s*[a-z][a-z-]*=P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?)?\s*(,\s*[a-z][a-z-]*=P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?)?\s*)*$/,
+        'must be kind=ISO 8601 duration pairs, e.g. callback=PT2H,dispute=P1D',
+      )
+      .optional(),
+    TEMPORAL_UI_URL: z.url().optional(),
     SEND_LEDGER_PATH: z.string().min(1).optional(),
     PHONE_INDEX_PATH: z.string().min(1).optional(),
     EVENT_STORE_PATH: z.string().min(1).optional(),
@@ -134,6 +142,10 @@ export interface Config {
   dataDir: string;
   outboxPath: string;
   operationsPath: string;
+  /** How long each kind of hand-over may wait for a person (ISO 8601 durations over the defaults). */
+  operationsServiceLevels: Record<string, string>;
+  /** The Temporal Web UI operations open a loan's workflow in; with the local dev server, its own UI. */
+  temporalUiUrl: string | undefined;
   sendLedgerPath: string;
   phoneIndexPath: string;
   /** The event store: PostgreSQL when a URL is set, else the SQLite file. */
@@ -271,6 +283,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     outboxPath: resolve(e.OUTBOX_PATH ?? resolve(dataDir, 'outbox.jsonl')),
     operationsPath: resolve(e.OPERATIONS_PATH ?? resolve(dataDir, 'operations.sqlite')),
+    operationsServiceLevels: Object.fromEntries(
+      (e.OPERATIONS_SERVICE_LEVELS ?? '')
+        .split(',')
+        .map((pair) => pair.trim())
+        .filter(Boolean)
+        .map((pair) => pair.split('=').map((x) => x.trim()) as [string, string]),
+    ),
+    temporalUiUrl: e.TEMPORAL_UI_URL ?? (e.TEMPORAL_ADDRESS ? undefined : `http://localhost:${e.TEMPORAL_UI_PORT}`),
     sendLedgerPath: resolve(e.SEND_LEDGER_PATH ?? resolve(dataDir, 'sends.sqlite')),
     phoneIndexPath: resolve(e.PHONE_INDEX_PATH ?? resolve(dataDir, 'phone-index.sqlite')),
     eventStore: {

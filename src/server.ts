@@ -6,6 +6,7 @@ import { createLogger, type Logger } from './log';
 import { payloadCodec, resolveCredentials } from './credentials';
 import { PolicyRegistry } from './policies/registry';
 import { openEventStore } from './store/event-store-sql';
+import { openOperationsQueue, serviceLevelsOf } from './operations/queue';
 import { openPhoneIndex } from './store/phone-index';
 import { openRateLimitStore } from './store/rate-limit';
 import { openSendLedger } from './store/send-ledger';
@@ -31,6 +32,11 @@ export async function startApi(
   const phoneIndex = openPhoneIndex(config.stores.phones, credentials.phoneIndexKey);
   const events = openEventStore(config.eventStore);
   const rateLimitStore = openRateLimitStore(config.stores.limits);
+  const codec = payloadCodec(config, { create: false });
+  const operations = openOperationsQueue(config.stores.operations, {
+    codec,
+    serviceLevels: serviceLevelsOf(config.operationsServiceLevels),
+  });
   const app = createApp({
     client,
     taskQueue: config.taskQueue,
@@ -42,8 +48,11 @@ export async function startApi(
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimitStore,
     events,
+    operations,
+    payloadCodec: codec,
+    temporalUi: config.temporalUiUrl ? { url: config.temporalUiUrl, namespace: config.namespace } : undefined,
     codec: {
-      codec: payloadCodec(config, { create: false }),
+      codec,
       corsOrigins: config.codecCorsOrigins,
       uiToken: credentials.codecUiToken,
     },
@@ -80,7 +89,13 @@ export async function startApi(
         });
         server.closeIdleConnections();
       });
-      await Promise.all([ledger.close(), phoneIndex.close(), events.close(), rateLimitStore.shutdown()]);
+      await Promise.all([
+        ledger.close(),
+        phoneIndex.close(),
+        events.close(),
+        operations.close(),
+        rateLimitStore.shutdown(),
+      ]);
       await client.connection.close();
     },
   };

@@ -7,7 +7,7 @@ import { encryptedDataConverter } from './codec/encryption';
 import { loadConfig, type Config } from './config';
 import { payloadCodec } from './credentials';
 import { createLogger, sdkLogger, type Logger } from './log';
-import { openOperationsQueue } from './operations/queue';
+import { openOperationsQueue, serviceLevelsOf } from './operations/queue';
 import { createProvider } from './sms/select';
 import { openEventStore } from './store/event-store-sql';
 import { openSendLedger } from './store/send-ledger';
@@ -52,7 +52,10 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   });
   const ledger = openSendLedger(config.stores.sends);
   const events = openEventStore(config.eventStore);
-  const operations = openOperationsQueue(config.stores.operations, { codec });
+  const operations = openOperationsQueue(config.stores.operations, {
+    codec,
+    serviceLevels: serviceLevelsOf(config.operationsServiceLevels),
+  });
   const workers = await createWorkers({
     connection,
     namespace: config.namespace,

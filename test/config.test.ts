@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config';
+import { serviceLevelsOf } from '../src/operations/queue';
 import { payloadCodec, resolveCredentials } from '../src/credentials';
 import { connectionOptions } from '../src/temporal/connection';
 import { createProvider } from '../src/sms/select';
@@ -17,6 +18,21 @@ describe('configuration', () => {
       /TENCENT_SECRET_KEY: required when SMS_PROVIDER=tencent[\s\S]*TENCENT_SMS_APP_ID[\s\S]*TENCENT_TEMPLATES/,
     );
     expect(() => loadConfig({ PORT: 'abc' })).toThrow(/PORT/);
+  });
+
+  it('reads the inbox service levels over the defaults, and the Web UI the inbox links to', () => {
+    const config = loadConfig({ OPERATIONS_SERVICE_LEVELS: 'callback=PT2H, dispute=P2DT4H' });
+    expect(config.operationsServiceLevels).toEqual({ callback: 'PT2H', dispute: 'P2DT4H' });
+    const levels = serviceLevelsOf(config.operationsServiceLevels);
+    expect(levels.byKind.callback).toBe(7_200_000);
+    expect(levels.byKind.dispute).toBe(52 * 3_600_000);
+    expect(levels.byKind.hardship).toBe(86_400_000);
+    expect(() => loadConfig({ OPERATIONS_SERVICE_LEVELS: 'callback=2 hours' })).toThrow(/OPERATIONS_SERVICE_LEVELS/);
+    expect(loadConfig({}).temporalUiUrl).toBe('http://localhost:8233');
+    expect(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233' }).temporalUiUrl).toBeUndefined();
+    expect(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_UI_URL: 'https://ui.example' }).temporalUiUrl).toBe(
+      'https://ui.example',
+    );
   });
 
   it('reads template maps and builds the provider it names', () => {

@@ -18,6 +18,8 @@ import { createMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import { errorMiddleware, problemInstance, ProblemError, sendProblem } from './problem';
 import type { EventStore } from '../store/events';
+import type { OperationsQueue } from '../operations/queue';
+import type { EncryptionCodec } from '../codec/encryption';
 import { buildRoutes, type RouteSpec, type SmsCallbackDeps } from './route-table';
 import { SIGNATURE_HEADER, verifySignature } from './signature';
 import { noCredentialsInUrl, pathOf, queryNamesOf } from './urls';
@@ -48,6 +50,12 @@ export interface AppDeps {
    * every instance of one configuration takes the others' tokens (random per process without either).
    */
   pageTokenSecret?: string;
+  /** The operations inbox (the loans' hand-overs); absent, its routes answer 503. */
+  operations?: OperationsQueue;
+  /** Opens sealed words and notes in the inbox for keys with payloads:decode. */
+  payloadCodec?: EncryptionCodec;
+  /** The Temporal Web UI, for the inbox's deep links to a loan's workflow. */
+  temporalUi?: { url: string; namespace: string };
 }
 
 export const API_VERSION = '1.0.0';

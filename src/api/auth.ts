@@ -1,7 +1,7 @@
 // API keys with scopes. Keys are compared as SHA-256 digests with a constant-time compare, so
 // neither a key's length nor its prefix leaks through timing.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { ApiKey, Scope } from '../auth/api-keys';
 import { ProblemError } from './problem';
 
@@ -34,6 +34,19 @@ export function presentedKey(header: string | undefined, xApiKey: string | undef
   const colon = decoded.indexOf(':');
   const password = colon < 0 ? '' : decoded.slice(colon + 1);
   return password || undefined;
+}
+
+/**
+ * The person acting, for the inbox and the audit trail: the user name of HTTP Basic (what the
+ * operations page signs in with), else an `X-Operator` header a staff tool sends, else the key's
+ * own name.
+ */
+export function operatorOf(req: Request): string {
+  const basic = /^Basic\s+([A-Za-z0-9+/]+={0,2})$/i.exec(req.get('authorization') ?? '');
+  const fromBasic = basic ? Buffer.from(basic[1], 'base64').toString('utf8').split(':')[0] : '';
+  const given = fromBasic || req.get('x-operator') || '';
+  const clean = given.trim().slice(0, 64);
+  return /^[\p{L}\p{N}._@ -]+$/u.test(clean) ? clean : (req.apiKey?.name ?? 'unknown');
 }
 
 export interface AuthOptions {

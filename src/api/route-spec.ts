@@ -9,6 +9,8 @@ import type { PolicyRegistry } from '../policies/registry';
 import type { EventStore } from '../store/events';
 import type { PhoneIndex } from '../store/phone-index';
 import type { SendLedger } from '../store/send-ledger';
+import type { OperationsQueue } from '../operations/queue';
+import type { EncryptionCodec } from '../codec/encryption';
 import type { Scope } from './auth';
 import type { BodySpec } from './responses';
 import type { Metrics } from './metrics';
@@ -53,6 +55,12 @@ export interface RouteDeps {
   events?: EventStore;
   /** Signs the list's page tokens (see pageTokens); the same on every instance of one configuration. */
   pageTokenKey: Buffer;
+  /** The operations inbox: the loans' hand-overs; absent, its routes answer 503. */
+  operations?: OperationsQueue;
+  /** Opens sealed words and notes for keys with payloads:decode. */
+  payloadCodec?: EncryptionCodec;
+  /** The Temporal Web UI, for deep links from the inbox to a loan's workflow. */
+  temporalUi?: { url: string; namespace: string };
 }
 
 export const COMMON_ERRORS = {

@@ -7,6 +7,7 @@ import { analyticsRoutes } from './routes/analytics';
 import { answerRoutes } from './routes/answers';
 import type { RouteContext } from './routes/context';
 import { loanRoutes } from './routes/loans';
+import { operationsRoutes } from './routes/operations';
 import { startRoutes } from './routes/starts';
 import { paymentRoutes } from './routes/payments';
 import { smsRoutes } from './routes/sms';
@@ -25,5 +26,6 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
     ...answerRoutes(context),
     ...smsRoutes(context),
     ...analyticsRoutes(context),
+    ...operationsRoutes(context),
   ];
 }

@@ -234,3 +234,63 @@ export const feedbackSchema = z.discriminatedUnion('kind', [
 export type Feedback = z.output<typeof feedbackSchema>;
 
 export const resumeSchema = z.object({ note: note }).strict();
+
+// ---- The operations inbox ----
+
+/** A hand-over's id: its idempotency key, `<loanId>:ops:<n>`. */
+export const itemIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be an item id');
+const itemKind = z.string().regex(/^[a-z][a-z-]{0,39}$/, 'must be a hand-over kind such as dispute');
+/** One value or several, comma-separated (`kind=dispute,hardship`). */
+const listOf = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .string()
+    .max(400)
+    .transform((s) => s.split(',').filter(Boolean))
+    .pipe(z.array(item).min(1).max(20));
+const isoDurationText = z
+  .string()
+  .max(40)
+  .regex(/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?)?$/, 'must be an ISO 8601 duration such as PT4H or P2D');
+
+export const inboxQuerySchema = z
+  .object({
+    kind: listOf(itemKind).optional(),
+    state: listOf(z.enum(['open', 'claimed', 'resolved'])).optional(),
+    assignee: z.string().min(1).max(64).optional(),
+    loanId: loanIdSchema.optional(),
+    olderThan: isoDurationText.optional().describe('Only items filed at least this long ago, e.g. PT4H'),
+    pageSize: z.coerce.number().int().min(1).max(200).default(50),
+    pageToken: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,2048}$/)
+      .optional(),
+  })
+  .strict();
+export type InboxQueryParams = z.output<typeof inboxQuerySchema>;
+
+export const RESOLUTIONS = ['resume', 'new-number', 'promise', 'plan', 'write-off', 'close', 'no-action'] as const;
+export const resolveItemSchema = z
+  .object({
+    resolution: z
+      .enum(RESOLUTIONS)
+      .describe(
+        'resume: the loan is valid or the case settled, reminders resume; new-number: the contact changes to ' +
+          '`phone`; promise / plan: reminders pause until `date` (then the hold is lifted); write-off: the ' +
+          'loan closes as written off; close: it closes for `reason`; no-action: nothing changes on the loan',
+      ),
+    phone: phone.optional(),
+    date: calendarDate.optional(),
+    reason: z.enum(['written-off', 'sold', 'settled-elsewhere', 'cancelled']).optional(),
+    note: z.string().max(1000).optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const need = (field: 'phone' | 'date' | 'reason', message: string) => {
+      if (r[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message });
+    };
+    if (r.resolution === 'new-number') need('phone', 'a new-number resolution needs the new phone');
+    if (r.resolution === 'promise' || r.resolution === 'plan') need('date', `a ${r.resolution} needs its date`);
+    if (r.resolution === 'close') need('reason', 'a close needs its reason');
+  });
+export type ResolveItem = z.output<typeof resolveItemSchema>;
+export const claimItemSchema = z.object({}).strict();

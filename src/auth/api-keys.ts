@@ -1,7 +1,15 @@
 // The API keys a deployment configures (API_KEYS) and the scopes they may carry. Plain data and
 // parsing, so the credentials a worker or client resolves do not depend on the HTTP layer.
 
-export const SCOPES = ['loans:read', 'loans:write', 'analytics:read', 'metrics:read', 'payloads:decode'] as const;
+export const SCOPES = [
+  'loans:read',
+  'loans:write',
+  'analytics:read',
+  'metrics:read',
+  'payloads:decode',
+  'operations:read',
+  'operations:write',
+] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKey {

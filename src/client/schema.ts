@@ -228,6 +228,126 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/operations/items': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The inbox: hand-overs by kind, state, age and assignee, due first, paged
+     * @description The inbox: hand-overs by kind, state, age and assignee, due first, paged
+     */
+    get: operations['listInboxItems'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/operations/summary': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * How many items wait in each queue (kind and state), and how many are overdue
+     * @description How many items wait in each queue (kind and state), and how many are overdue
+     */
+    get: operations['inboxSummary'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/operations/items/{itemId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * One item, with links to its loan and to its workflow in the Temporal Web UI
+     * @description One item, with links to its loan and to its workflow in the Temporal Web UI
+     */
+    get: operations['getInboxItem'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/operations/items/{itemId}/claim': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Take an open item (claiming your own again is a no-op)
+     * @description Take an open item (claiming your own again is a no-op)
+     */
+    post: operations['claimInboxItem'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/operations/items/{itemId}/release': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Give a claimed item back to the queue
+     * @description Give a claimed item back to the queue
+     */
+    post: operations['releaseInboxItem'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/operations/items/{itemId}/resolve': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Resolve an item: resume the loan, change its number, pause it for a promise or plan, write it off or close it, or take no action. A refusal by the loan is kept on the item and answered as the loan’s 4xx
+     * @description Resolve an item: resume the loan, change its number, pause it for a promise or plan, write it off or close it, or take no action. A refusal by the loan is kept on the item and answered as the loan’s 4xx
+     */
+    post: operations['resolveInboxItem'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/healthz': {
     parameters: {
       query?: never;
@@ -907,6 +1027,87 @@ export interface components {
     };
     /** @description The same figures as CSV, one row per group */
     EffectivenessCsv: string;
+    InboxPage: {
+      /** @description Due first */
+      items: {
+        /** @description The hand-over’s id (its idempotency key): filing it again never makes a second item */
+        id: string;
+        loanId: string;
+        /** @description dispute, hardship, callback, wrong-number, opt-out, schedule-exhausted, … */
+        kind: string;
+        /** @enum {string} */
+        state: 'open' | 'claimed' | 'resolved';
+        /** @description An ISO 8601 instant (UTC) */
+        filedAt: string;
+        /** @description When a person should have acted: filing plus the kind’s service level */
+        dueBy: string;
+        overdue: boolean;
+        assignee: string | null;
+        claimedAt: string | null;
+        resolvedAt: string | null;
+        resolution: string | null;
+        /** @description The operator’s note; masked without payloads:decode */
+        note: unknown;
+        /** @description What the loan answered to the resolution */
+        outcome: {
+          [key: string]: unknown;
+        } | null;
+        /** @description What the loan said when it handed over; words masked */
+        detail: {
+          [key: string]: unknown;
+        };
+        links: {
+          loan: string;
+          temporalUi?: string;
+        };
+      }[];
+      nextPageToken: string | null;
+    };
+    InboxSummary: {
+      /** @description An ISO 8601 instant (UTC) */
+      at: string;
+      queues: {
+        kind: string;
+        /** @enum {string} */
+        state: 'open' | 'claimed' | 'resolved';
+        items: number;
+        /** @description Of these, how many are past their due time */
+        overdue: number;
+      }[];
+    };
+    /** @description A work item of the operations inbox */
+    InboxItem: {
+      /** @description The hand-over’s id (its idempotency key): filing it again never makes a second item */
+      id: string;
+      loanId: string;
+      /** @description dispute, hardship, callback, wrong-number, opt-out, schedule-exhausted, … */
+      kind: string;
+      /** @enum {string} */
+      state: 'open' | 'claimed' | 'resolved';
+      /** @description An ISO 8601 instant (UTC) */
+      filedAt: string;
+      /** @description When a person should have acted: filing plus the kind’s service level */
+      dueBy: string;
+      overdue: boolean;
+      assignee: string | null;
+      claimedAt: string | null;
+      resolvedAt: string | null;
+      resolution: string | null;
+      /** @description The operator’s note; masked without payloads:decode */
+      note: unknown;
+      /** @description What the loan answered to the resolution */
+      outcome: {
+        [key: string]: unknown;
+      } | null;
+      /** @description What the loan said when it handed over; words masked */
+      detail: {
+        [key: string]: unknown;
+      };
+      links: {
+        loan: string;
+        temporalUi?: string;
+      };
+    };
     Health: {
       /** @constant */
       status: 'ok';
@@ -2770,6 +2971,724 @@ export interface operations {
         };
       };
       /** @description No event store */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Any other error, as problem+json */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  listInboxItems: {
+    parameters: {
+      query?: {
+        kind?: string;
+        state?: string;
+        assignee?: string;
+        /** @description The loan system’s id for the loan; also the idempotency key of POST /v1/loans. */
+        loanId?: string;
+        /** @description Only items filed at least this long ago, e.g. PT4H */
+        olderThan?: string;
+        pageSize?: number;
+        pageToken?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of items; nextPageToken pages these filters only */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "items": [
+           *         {
+           *           "id": "L-1001:ops:1",
+           *           "loanId": "L-1001",
+           *           "kind": "dispute",
+           *           "state": "claimed",
+           *           "filedAt": "2026-12-09T02:10:00.000Z",
+           *           "dueBy": "2026-12-10T02:10:00.000Z",
+           *           "overdue": false,
+           *           "assignee": "mei",
+           *           "claimedAt": "2026-12-09T03:00:00.000Z",
+           *           "resolvedAt": null,
+           *           "resolution": null,
+           *           "note": null,
+           *           "outcome": null,
+           *           "detail": {
+           *             "outstanding": 500000,
+           *             "currency": "CNY",
+           *             "reason": "••• (sealed: needs payloads:decode)"
+           *           },
+           *           "links": {
+           *             "loan": "/v1/loans/L-1001",
+           *             "temporalUi": "http://localhost:8233/namespaces/default/workflows/loan-L-1001"
+           *           }
+           *         }
+           *       ],
+           *       "nextPageToken": null
+           *     }
+           */
+          'application/json': components['schemas']['InboxPage'];
+        };
+      };
+      /** @description Invalid request (also: an API key in the query string) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No or unknown API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Key lacks the scope */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The operations inbox is not configured on this instance */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Any other error, as problem+json */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  inboxSummary: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The queues */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "at": "2026-12-09T04:00:00.000Z",
+           *       "queues": [
+           *         {
+           *           "kind": "dispute",
+           *           "state": "open",
+           *           "items": 3,
+           *           "overdue": 1
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': components['schemas']['InboxSummary'];
+        };
+      };
+      /** @description Invalid request (also: an API key in the query string) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No or unknown API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Key lacks the scope */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The operations inbox is not configured on this instance */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Any other error, as problem+json */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  getInboxItem: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description itemId */
+        itemId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The item */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "L-1001:ops:1",
+           *       "loanId": "L-1001",
+           *       "kind": "dispute",
+           *       "state": "claimed",
+           *       "filedAt": "2026-12-09T02:10:00.000Z",
+           *       "dueBy": "2026-12-10T02:10:00.000Z",
+           *       "overdue": false,
+           *       "assignee": "mei",
+           *       "claimedAt": "2026-12-09T03:00:00.000Z",
+           *       "resolvedAt": null,
+           *       "resolution": null,
+           *       "note": null,
+           *       "outcome": null,
+           *       "detail": {
+           *         "outstanding": 500000,
+           *         "currency": "CNY",
+           *         "reason": "••• (sealed: needs payloads:decode)"
+           *       },
+           *       "links": {
+           *         "loan": "/v1/loans/L-1001",
+           *         "temporalUi": "http://localhost:8233/namespaces/default/workflows/loan-L-1001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['InboxItem'];
+        };
+      };
+      /** @description Invalid request (also: an API key in the query string) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No or unknown API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Key lacks the scope */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such item */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The operations inbox is not configured on this instance */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Any other error, as problem+json */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  claimInboxItem: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description itemId */
+        itemId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /** @example {} */
+        'application/json': Record<string, never>;
+      };
+    };
+    responses: {
+      /** @description The item as it is now */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "L-1001:ops:1",
+           *       "loanId": "L-1001",
+           *       "kind": "dispute",
+           *       "state": "claimed",
+           *       "filedAt": "2026-12-09T02:10:00.000Z",
+           *       "dueBy": "2026-12-10T02:10:00.000Z",
+           *       "overdue": false,
+           *       "assignee": "mei",
+           *       "claimedAt": "2026-12-09T03:00:00.000Z",
+           *       "resolvedAt": null,
+           *       "resolution": null,
+           *       "note": null,
+           *       "outcome": null,
+           *       "detail": {
+           *         "outstanding": 500000,
+           *         "currency": "CNY",
+           *         "reason": "••• (sealed: needs payloads:decode)"
+           *       },
+           *       "links": {
+           *         "loan": "/v1/loans/L-1001",
+           *         "temporalUi": "http://localhost:8233/namespaces/default/workflows/loan-L-1001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['InboxItem'];
+        };
+      };
+      /** @description Invalid request (also: an API key in the query string) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No or unknown API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Key lacks the scope */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such item */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The item is claimed by someone else, or resolved */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The operations inbox is not configured on this instance */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Any other error, as problem+json */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  releaseInboxItem: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description itemId */
+        itemId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /** @example {} */
+        'application/json': Record<string, never>;
+      };
+    };
+    responses: {
+      /** @description The item as it is now */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "L-1001:ops:1",
+           *       "loanId": "L-1001",
+           *       "kind": "dispute",
+           *       "state": "claimed",
+           *       "filedAt": "2026-12-09T02:10:00.000Z",
+           *       "dueBy": "2026-12-10T02:10:00.000Z",
+           *       "overdue": false,
+           *       "assignee": "mei",
+           *       "claimedAt": "2026-12-09T03:00:00.000Z",
+           *       "resolvedAt": null,
+           *       "resolution": null,
+           *       "note": null,
+           *       "outcome": null,
+           *       "detail": {
+           *         "outstanding": 500000,
+           *         "currency": "CNY",
+           *         "reason": "••• (sealed: needs payloads:decode)"
+           *       },
+           *       "links": {
+           *         "loan": "/v1/loans/L-1001",
+           *         "temporalUi": "http://localhost:8233/namespaces/default/workflows/loan-L-1001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['InboxItem'];
+        };
+      };
+      /** @description Invalid request (also: an API key in the query string) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No or unknown API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Key lacks the scope */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such item */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The item is claimed by someone else, or resolved */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The operations inbox is not configured on this instance */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Any other error, as problem+json */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  resolveInboxItem: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description itemId */
+        itemId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "resolution": "resume",
+         *       "note": "statement checked: the amount is right"
+         *     }
+         */
+        'application/json': {
+          /**
+           * @description resume: the loan is valid or the case settled, reminders resume; new-number: the contact changes to `phone`; promise / plan: reminders pause until `date` (then the hold is lifted); write-off: the loan closes as written off; close: it closes for `reason`; no-action: nothing changes on the loan
+           * @enum {string}
+           */
+          resolution: 'resume' | 'new-number' | 'promise' | 'plan' | 'write-off' | 'close' | 'no-action';
+          phone?: string;
+          /** @description A calendar date YYYY-MM-DD from 2000-01-01 to 2099-12-31 */
+          date?: string;
+          /** @enum {string} */
+          reason?: 'written-off' | 'sold' | 'settled-elsewhere' | 'cancelled';
+          note?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The item as it is now */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "L-1001:ops:1",
+           *       "loanId": "L-1001",
+           *       "kind": "dispute",
+           *       "state": "claimed",
+           *       "filedAt": "2026-12-09T02:10:00.000Z",
+           *       "dueBy": "2026-12-10T02:10:00.000Z",
+           *       "overdue": false,
+           *       "assignee": "mei",
+           *       "claimedAt": "2026-12-09T03:00:00.000Z",
+           *       "resolvedAt": null,
+           *       "resolution": null,
+           *       "note": null,
+           *       "outcome": null,
+           *       "detail": {
+           *         "outstanding": 500000,
+           *         "currency": "CNY",
+           *         "reason": "••• (sealed: needs payloads:decode)"
+           *       },
+           *       "links": {
+           *         "loan": "/v1/loans/L-1001",
+           *         "temporalUi": "http://localhost:8233/namespaces/default/workflows/loan-L-1001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['InboxItem'];
+        };
+      };
+      /** @description Invalid request (also: an API key in the query string) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No or unknown API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Key lacks the scope */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such item */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The item is claimed by someone else or resolved otherwise, or the loan is closed */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Refused by the loan (e.g. not paused, waiting for a new number): the refusal is on the item */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The operations inbox is not configured on this instance */
       503: {
         headers: {
           [name: string]: unknown;

@@ -7,6 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Express } from 'express';
 import request from 'supertest';
 import { createActivities } from '../../src/activities';
+import type { OperationsQueue } from '../../src/operations/queue';
 import type { SmsProvider } from '../../src/sms/provider';
 import { createWorkers } from '../../src/worker';
 import {
@@ -24,18 +25,24 @@ export interface ApiServer {
   /** Where the app's logger writes; `logged()` reads it all. */
   logStream: Writable;
   logged: () => string;
+  /** Where the worker files the loans' hand-overs. */
+  operations: OperationsQueue;
   stop: () => Promise<void>;
 }
 
 /** A dev server and a worker on a fresh task queue, running until `stop()`. */
-export async function startApiServer(name: string, sms: SmsProvider = new RecordingProvider()): Promise<ApiServer> {
+export async function startApiServer(
+  name: string,
+  sms: SmsProvider = new RecordingProvider(),
+  operations: OperationsQueue = tempOperations(),
+): Promise<ApiServer> {
   const env = await devServerEnv();
   const taskQueue = `${name}-${randomUUID()}`;
   const workers = await createWorkers({
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ sms, operations: tempOperations() }),
+    activities: createActivities({ sms, operations }),
   });
   let finish!: () => void;
   const running = runWorkersUntil(workers, () => new Promise<void>((r) => (finish = r)));
@@ -51,6 +58,7 @@ export async function startApiServer(name: string, sms: SmsProvider = new Record
     taskQueue,
     logStream,
     logged: () => log,
+    operations,
     stop: async () => {
       finish();
       await running;
