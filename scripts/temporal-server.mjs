@@ -4,13 +4,15 @@
 // (temporalio/ui), from Go modules with the installed Go toolchain: no Docker, no download other
 // than the Go module proxy. The versions are those docker-compose.yml pins.
 //
-//   node scripts/temporal-server.mjs [--quiet] [--no-ui]   (npm run temporal:server)
+//   node scripts/temporal-server.mjs [--quiet] [--no-ui | --ui-only]   (npm run temporal:server)
 //
 // Into .tools/temporal-server-<version>/:
 //   temporal-server       go.temporal.io/server/cmd/server
 //   temporal-sql-tool     go.temporal.io/server/cmd/tools/sql
 //   schema/postgresql/v12 the module's PostgreSQL schema, as admin-tools has it in /etc/temporal/schema
-// and into .tools/temporal-ui-<version>/temporal-ui-server (github.com/temporalio/ui-server/v2/cmd/server).
+// and into .tools/temporal-ui-<version>/temporal-ui-server (github.com/temporalio/ui-server/v2/cmd/server)
+// with config/docker.yaml, the module's config template that the temporalio/ui image runs with
+// (`ui-server --env docker start`, every setting from a TEMPORAL_* variable).
 //
 // `go install pkg@version` refuses go.temporal.io/server (its go.mod has replace directives), so
 // each is built in a throwaway module under .tools/build-<name>-<version>/ that requires it.
@@ -64,7 +66,13 @@ export function serverPaths(version = composeVersions().server) {
 /** The UI server's binary, or why there is none (written by the build). */
 export function uiPaths(version = composeVersions().ui) {
   const dir = join(TOOLS, `temporal-ui-${version}`);
-  return { dir, server: join(dir, 'temporal-ui-server'), missing: join(dir, 'NOT-BUILT.txt') };
+  return {
+    dir,
+    server: join(dir, 'temporal-ui-server'),
+    /** The image's config template: run the server with `--root <dir> --env docker start`. */
+    dockerConfig: join(dir, 'config', 'docker.yaml'),
+    missing: join(dir, 'NOT-BUILT.txt'),
+  };
 }
 
 function isFile(p) {
@@ -179,7 +187,7 @@ function servedUiVersion(wanted, dir) {
 
 function buildUi(version) {
   const out = uiPaths(version);
-  if (isFile(out.server)) {
+  if (isFile(out.server) && isFile(out.dockerConfig)) {
     say(`Temporal UI server ${version}: already built in ${out.dir}`);
     return out;
   }
@@ -197,6 +205,8 @@ function buildUi(version) {
     if (files < 10) throw new Error(`${UI_MODULE}@v${served} carries no built UI in ui/assets (${files} files)`);
     say(`the module carries the built UI: ${files} files, ${mb(duBytes(assets))} in ui/assets`);
     go(['build', '-p', '2', '-trimpath', '-ldflags=-s -w', '-o', out.server, `${UI_MODULE}/cmd/server`], dir);
+    mkdirSync(dirname(out.dockerConfig), { recursive: true });
+    cpSync(join(moduleDir, 'config', 'docker.yaml'), out.dockerConfig);
     rmSync(out.missing, { force: true });
     writeFileSync(join(out.dir, 'build.json'), JSON.stringify({ module: `${UI_MODULE}@v${served}` }, null, 2) + '\n');
     say(`Temporal UI server ${served} built in ${secs(Date.now() - started)}: ${mb(statSync(out.server).size)}`);
@@ -210,12 +220,12 @@ function buildUi(version) {
   return out;
 }
 
-export function build({ ui = true } = {}) {
+export function build({ ui = true, server: withServer = true } = {}) {
   const version = go(['version'], ROOT, { capture: true });
   say(`${version}; GOFLAGS=${goEnv('GOFLAGS') || '(none)'}`);
   const versions = composeVersions();
   const started = Date.now();
-  const server = buildServer(versions.server);
+  const server = withServer ? buildServer(versions.server) : undefined;
   const uiOut = ui ? buildUi(versions.ui) : undefined;
   say(`done in ${secs(Date.now() - started)}`);
   return { versions, server, ui: uiOut };
@@ -224,7 +234,8 @@ export function build({ ui = true } = {}) {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   quiet = process.argv.includes('--quiet');
   try {
-    build({ ui: !process.argv.includes('--no-ui') });
+    // --ui-only: the Web UI server alone (test/deploy/temporal-ui-readonly.test.ts needs no more).
+    build({ ui: !process.argv.includes('--no-ui'), server: !process.argv.includes('--ui-only') });
   } catch (err) {
     process.stderr.write(`[temporal-server] ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);

@@ -12,6 +12,10 @@ import { startApi } from './server';
 import { startDevServer, type RunningDevServer } from './temporal/dev-server';
 import { startWorker, type RunningWorker } from './worker';
 
+/** Printed under the dev server's Web UI: how it differs from the one docker-compose.yml runs. */
+const DEV_UI_WRITE_ACTIONS =
+  'write actions on (terminate, cancel, signal, reset): local development only; the compose UI is read-only';
+
 /** How long a stop may take before the dev server is killed. */
 const STOP_GRACE_MS = 30_000;
 
@@ -87,7 +91,12 @@ async function main(): Promise<void> {
       'loan-reminders is running:',
       `  API          ${api.url}   (POST /v1/loans, GET /v1/loans/:loanId)`,
       devServer
-        ? `  Temporal UI  ${devServer.uiUrl}\n  Temporal     ${devServer.address} (namespace ${config.namespace}, data in ${config.devServer.dbFile})`
+        ? [
+            `  Temporal UI  ${devServer.uiUrl}`,
+            // The CLI's dev server has no setting that makes its UI read-only (docker-compose.yml's does).
+            `               ${DEV_UI_WRITE_ACTIONS}`,
+            `  Temporal     ${devServer.address} (namespace ${config.namespace}, data in ${config.devServer.dbFile})`,
+          ].join('\n')
         : `  Temporal     ${config.temporalAddress} (namespace ${config.namespace})`,
       `  Worker       task queue ${config.taskQueue}`,
       `  SMS outbox   ${config.outboxPath}`,

@@ -351,6 +351,13 @@ describe('docker-compose.yml', () => {
     expect(Object.keys((compose.volumes ?? {}) as Record<string, unknown>).sort()).toEqual(['outbox', 'postgres-data']);
   });
 
+  it('serves a read-only Web UI: no terminate, cancel, signal or reset from it', () => {
+    const env = compose.services['temporal-ui'].environment as Record<string, unknown>;
+    // The image's config template reads it as a boolean; a quoted 'true' keeps YAML from retyping it.
+    expect(env.TEMPORAL_DISABLE_WRITE_ACTIONS).toBe('true');
+    expect(documented()).toMatch(/`TEMPORAL_DISABLE_WRITE_ACTIONS`[^\n]*read-only/);
+  });
+
   it('gives Temporal history shards for growth, explained in deploy/README.md', () => {
     const env = compose.services.temporal.environment as Record<string, string>;
     const shards = Number(withDefaults(env.NUM_HISTORY_SHARDS));

@@ -113,6 +113,10 @@ describe('npm start', () => {
     const first = await startStack(env);
     running.push(first);
     expect(first.output()).toContain(`http://localhost:${uiPort}`);
+    // Its Web UI is not the compose file's read-only one, and it says so.
+    expect(first.output()).toMatch(
+      /write actions on \(terminate, cancel, signal, reset\): local development only;.*read-only/,
+    );
     // With no API_KEYS, npm start made a local development key and printed it.
     const key = readFileSync(join(env.DATA_DIR, 'dev-api-key'), 'utf8').trim();
     expect(key).toMatch(/^[0-9a-f]{64}$/);
