@@ -6,6 +6,7 @@ import { createLogger, type Logger } from './log';
 import { payloadCodec, resolveCredentials } from './credentials';
 import { PolicyRegistry } from './policies/registry';
 import { openEventStore } from './store/event-store-sql';
+import { openAuditTrail } from './operations/audit';
 import { openOperationsQueue, serviceLevelsOf } from './operations/queue';
 import { openPhoneIndex } from './store/phone-index';
 import { openRateLimitStore } from './store/rate-limit';
@@ -37,6 +38,7 @@ export async function startApi(
     codec,
     serviceLevels: serviceLevelsOf(config.operationsServiceLevels),
   });
+  const audit = openAuditTrail(config.stores.operations);
   const app = createApp({
     client,
     taskQueue: config.taskQueue,
@@ -49,6 +51,7 @@ export async function startApi(
     rateLimitStore,
     events,
     operations,
+    audit,
     payloadCodec: codec,
     temporalUi: config.temporalUiUrl ? { url: config.temporalUiUrl, namespace: config.namespace } : undefined,
     codec: {
@@ -94,6 +97,7 @@ export async function startApi(
         phoneIndex.close(),
         events.close(),
         operations.close(),
+        audit.close(),
         rateLimitStore.shutdown(),
       ]);
       await client.connection.close();

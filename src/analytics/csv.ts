@@ -2,7 +2,7 @@
 import type { EffectivenessReport, Figures } from './effectiveness';
 
 /** RFC 4180 quoting; a leading = + - @ is neutralised so a spreadsheet never runs a cell as a formula. */
-function cell(v: string | number | null): string {
+export function cell(v: string | number | null): string {
   if (v === null) return '';
   let s = typeof v === 'number' ? String(Number.isInteger(v) ? v : Number(v.toFixed(6))) : v;
   if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;

@@ -19,6 +19,8 @@ import { buildOpenApi } from './openapi';
 import { errorMiddleware, problemInstance, ProblemError, sendProblem } from './problem';
 import type { EventStore } from '../store/events';
 import type { OperationsQueue } from '../operations/queue';
+import type { AuditTrail } from '../operations/audit';
+import { auditBefore, auditRequests, auditStep } from './audit';
 import type { EncryptionCodec } from '../codec/encryption';
 import { buildRoutes, type RouteSpec, type SmsCallbackDeps } from './route-table';
 import { SIGNATURE_HEADER, verifySignature } from './signature';
@@ -56,6 +58,8 @@ export interface AppDeps {
   payloadCodec?: EncryptionCodec;
   /** The Temporal Web UI, for the inbox's deep links to a loan's workflow. */
   temporalUi?: { url: string; namespace: string };
+  /** The audit trail: a record of every state-changing request; absent, nothing is recorded. */
+  audit?: AuditTrail;
 }
 
 export const API_VERSION = '1.0.0';
@@ -132,6 +136,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/dashboard', limiter);
   app.use('/codec', limiter);
 
+  // ---- The audit trail: every state-changing request under /v1, however it ends ----
+  if (deps.audit)
+    app.use(
+      '/v1',
+      auditRequests(deps.audit, log, () => metrics.auditWriteFailures.inc()),
+    );
+
   // ---- The codec endpoint: the Web UI decodes payloads here, for staff allowed to see them ----
   if (deps.codec) app.use('/codec', codecRouter({ ...deps.codec, requireScope }));
 
@@ -141,7 +152,7 @@ export function createApp(deps: AppDeps): express.Express {
   // ---- Routes from the table ----
   const json = (limit: string) => express.json({ limit, type: () => true });
   for (const r of routes) {
-    const chain: RequestHandler[] = [];
+    const chain: RequestHandler[] = [auditStep(r)];
     if (r.auth === 'webhook-signature') {
       chain.push(express.raw({ type: () => true, limit: deps.bodyLimit ?? '256kb' }), signed(deps.webhookSecrets));
     } else if (r.auth === 'provider-callback') {
@@ -150,6 +161,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (r.auth !== 'none') chain.push(requireScope(r.auth));
       if (r.body) chain.push(requireJson, json(r.path.endsWith('/batch') ? '4mb' : (deps.bodyLimit ?? '256kb')));
     }
+    if (r.auditBefore && deps.audit) chain.push(auditBefore(r.auditBefore));
     chain.push(asyncHandler(r));
     app[r.method](r.path, ...chain);
   }

@@ -30,6 +30,11 @@ export function createMetrics() {
       labelNames: ['status'] as const,
       registers: [registry],
     }),
+    auditWriteFailures: new Counter({
+      name: 'loan_reminders_audit_write_failures_total',
+      help: 'State-changing requests whose audit record could not be written',
+      registers: [registry],
+    }),
     smsCallbacksRejected: new Counter({
       name: 'loan_reminders_sms_callbacks_rejected_total',
       help: 'SMS gateway callbacks refused because their body is not in the provider’s format, by provider and kind',

@@ -10,6 +10,7 @@ import type { EventStore } from '../store/events';
 import type { PhoneIndex } from '../store/phone-index';
 import type { SendLedger } from '../store/send-ledger';
 import type { OperationsQueue } from '../operations/queue';
+import type { AuditTrail } from '../operations/audit';
 import type { EncryptionCodec } from '../codec/encryption';
 import type { Scope } from './auth';
 import type { BodySpec } from './responses';
@@ -31,6 +32,8 @@ export interface RouteSpec {
   responses: Record<number, ResponseSpec>;
   /** A request body the document shows, one that succeeds as it is (Swagger's Try it out sends it). */
   requestExample?: (now: number) => unknown;
+  /** What the audit trail keeps as "before" for a change: a summary of the loan or item it changes. */
+  auditBefore?: (req: Request) => Promise<Record<string, unknown> | null>;
   handler: (req: Request, res: Response) => Promise<void> | void;
 }
 
@@ -61,6 +64,8 @@ export interface RouteDeps {
   payloadCodec?: EncryptionCodec;
   /** The Temporal Web UI, for deep links from the inbox to a loan's workflow. */
   temporalUi?: { url: string; namespace: string };
+  /** The audit trail: read by GET /v1/audit; absent, that route answers 503. */
+  audit?: AuditTrail;
 }
 
 export const COMMON_ERRORS = {

@@ -8,6 +8,7 @@ import { answerRoutes } from './routes/answers';
 import type { RouteContext } from './routes/context';
 import { loanRoutes } from './routes/loans';
 import { operationsRoutes } from './routes/operations';
+import { auditRoutes } from './routes/audit';
 import { startRoutes } from './routes/starts';
 import { paymentRoutes } from './routes/payments';
 import { smsRoutes } from './routes/sms';
@@ -27,5 +28,6 @@ export function buildRoutes(d: RouteDeps): RouteSpec[] {
     ...smsRoutes(context),
     ...analyticsRoutes(context),
     ...operationsRoutes(context),
+    ...auditRoutes(context),
   ];
 }

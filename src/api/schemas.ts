@@ -294,3 +294,34 @@ export const resolveItemSchema = z
   });
 export type ResolveItem = z.output<typeof resolveItemSchema>;
 export const claimItemSchema = z.object({}).strict();
+
+// ---- The audit trail ----
+
+export const auditQuerySchema = z
+  .object({
+    loanId: loanIdSchema.optional(),
+    actor: z.string().min(1).max(64).optional().describe('An API key’s name or an operator’s'),
+    action: z
+      .string()
+      .regex(/^[A-Za-z]{1,64}$/, 'must be an operationId such as changeLoan')
+      .optional(),
+    outcome: z.enum(['accepted', 'refused', 'failed']).optional(),
+    from: rangeEnd.optional().describe('From this day (UTC) or instant'),
+    to: rangeEnd.optional().describe('Until this day (UTC, inclusive) or instant'),
+    pageSize: z.coerce.number().int().min(1).max(1000).default(100),
+    pageToken: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,2048}$/)
+      .optional(),
+    format: z.enum(['json', 'csv']).optional().describe('csv for a spreadsheet; also chosen by Accept: text/csv'),
+  })
+  .strict()
+  .transform((q, ctx) => {
+    const toMs = q.to === undefined ? undefined : Date.parse(q.to) + (isCalendarDate(q.to) ? 86_400_000 : 0);
+    const fromMs = q.from === undefined ? undefined : Date.parse(q.from);
+    if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs)
+      ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
+    const { from: _from, to: _to, ...rest } = q;
+    return { ...rest, fromMs, toMs };
+  });
+export type AuditQueryParams = z.output<typeof auditQuerySchema>;

@@ -9,6 +9,7 @@ export const SCOPES = [
   'payloads:decode',
   'operations:read',
   'operations:write',
+  'audit:read',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

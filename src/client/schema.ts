@@ -348,6 +348,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/audit': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The audit trail: who changed what, on which loan, before and after, the request id, when and how it ended; by loan, actor, action, outcome and time; JSON, or CSV with format=csv or Accept: text/csv
+     * @description The audit trail: who changed what, on which loan, before and after, the request id, when and how it ended; by loan, actor, action, outcome and time; JSON, or CSV with format=csv or Accept: text/csv
+     */
+    get: operations['auditTrail'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/healthz': {
     parameters: {
       query?: never;
@@ -1108,6 +1128,42 @@ export interface components {
         temporalUi?: string;
       };
     };
+    AuditPage: {
+      records: {
+        id: string;
+        /** @description An ISO 8601 instant (UTC) */
+        at: string;
+        /** @description The API key’s name, payment-webhook, sms-gateway:<provider> or anonymous */
+        actorKey: string;
+        /** @description The person using the key (HTTP Basic user name or X-Operator) */
+        actorUser: string | null;
+        /** @description The operationId, or unmatched */
+        action: string;
+        method: string;
+        route: string;
+        loanId: string | null;
+        itemId: string | null;
+        requestId: string;
+        status: number;
+        /** @enum {string} */
+        outcome: 'accepted' | 'refused' | 'failed';
+        /** @description The fields the request named, and its kind, resolution or amount */
+        what: {
+          [key: string]: unknown;
+        } | null;
+        /** @description The loan or item before the change: statuses, amounts, kinds */
+        before: {
+          [key: string]: unknown;
+        } | null;
+        /** @description The same after it, from the answer */
+        after: {
+          [key: string]: unknown;
+        } | null;
+      }[];
+      nextPageToken: string | null;
+    };
+    /** @description One row per record; a following page’s token in X-Next-Page-Token */
+    AuditCsv: string;
     Health: {
       /** @constant */
       status: 'ok';
@@ -3689,6 +3745,136 @@ export interface operations {
         };
       };
       /** @description The operations inbox is not configured on this instance */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Any other error, as problem+json */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  auditTrail: {
+    parameters: {
+      query?: {
+        /** @description The loan system’s id for the loan; also the idempotency key of POST /v1/loans. */
+        loanId?: string;
+        /** @description An API key’s name or an operator’s */
+        actor?: string;
+        action?: string;
+        outcome?: 'accepted' | 'refused' | 'failed';
+        /** @description From this day (UTC) or instant */
+        from?: string;
+        /** @description Until this day (UTC, inclusive) or instant */
+        to?: string;
+        pageSize?: number;
+        pageToken?: string;
+        /** @description csv for a spreadsheet; also chosen by Accept: text/csv */
+        format?: 'json' | 'csv';
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of records, oldest first (application/json or text/csv) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "records": [
+           *         {
+           *           "id": "00mip3k2a-4f1c2d3e4a5b6c7d",
+           *           "at": "2026-12-09T03:05:00.000Z",
+           *           "actorKey": "ops-desk",
+           *           "actorUser": "mei",
+           *           "action": "resolveInboxItem",
+           *           "method": "POST",
+           *           "route": "/v1/operations/items/:itemId/resolve",
+           *           "loanId": "L-1001",
+           *           "itemId": "L-1001:ops:1",
+           *           "requestId": "5b0c1e9a-1d2f-4c8e-9a55-0b2d4f7c9e11",
+           *           "status": 200,
+           *           "outcome": "accepted",
+           *           "what": {
+           *             "fields": [
+           *               "resolution",
+           *               "note"
+           *             ],
+           *             "resolution": "resume"
+           *           },
+           *           "before": {
+           *             "state": "claimed",
+           *             "assignee": "mei"
+           *           },
+           *           "after": {
+           *             "state": "resolved",
+           *             "resolution": "resume",
+           *             "assignee": "mei",
+           *             "loanStatus": "active",
+           *             "accepted": true
+           *           }
+           *         }
+           *       ],
+           *       "nextPageToken": null
+           *     }
+           */
+          'application/json': components['schemas']['AuditPage'];
+          /** @example at,actor_key,actor_user,action,method,route,loan_id,item_id,request_id,status,outcome,what,before,after,id */
+          'text/csv': components['schemas']['AuditCsv'];
+        };
+      };
+      /** @description Invalid request (also: an API key in the query string) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No or unknown API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Key lacks the scope */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No audit trail on this instance */
       503: {
         headers: {
           [name: string]: unknown;

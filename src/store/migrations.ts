@@ -3,7 +3,7 @@
 // never edited once released: a change is a new one at the end of its list. The first of each
 // list creates only what is missing, so files made before migrations existed are adopted as they
 // are (their tables already have exactly these columns).
-import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration } from 'kysely';
+import { PostgresAdapter, sql, type ColumnDefinitionBuilder, type Kysely, type Migration } from 'kysely';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- migrations see the schema as it was then, untyped */
 type Db = Kysely<any>;
@@ -173,6 +173,56 @@ export const MIGRATIONS: Record<Concern, Record<string, Migration>> = {
           .on('operations_items')
           .columns(['state', 'due_by_ms'])
           .execute();
+      },
+    },
+    /**
+     * The audit trail: one record per state-changing request of the API (who, what, which loan,
+     * before and after, the request's id, when, how it ended). Append-only: the database itself
+     * refuses to change or remove a record, whoever asks.
+     */
+    '003-audit-trail': {
+      async up(db: Db) {
+        await db.schema
+          .createTable('audit_records')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('at_ms', 'bigint', (c) => c.notNull())
+          .addColumn('actor_key', 'text', (c) => c.notNull())
+          .addColumn('actor_user', 'text')
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('method', 'text', (c) => c.notNull())
+          .addColumn('route', 'text', (c) => c.notNull())
+          .addColumn('loan_id', 'text')
+          .addColumn('item_id', 'text')
+          .addColumn('request_id', 'text', (c) => c.notNull())
+          .addColumn('status', 'integer', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          // JSON summaries: statuses, amounts, kinds, field names; never a name, number or words.
+          .addColumn('what', 'text')
+          .addColumn('before', 'text')
+          .addColumn('after', 'text')
+          .execute();
+        await db.schema.createIndex('audit_by_time').ifNotExists().on('audit_records').columns(['at_ms', 'id']).execute();
+        await db.schema
+          .createIndex('audit_by_loan')
+          .ifNotExists()
+          .on('audit_records')
+          .columns(['loan_id', 'at_ms'])
+          .execute();
+        if (db.getExecutor().adapter instanceof PostgresAdapter) {
+          await sql`CREATE OR REPLACE FUNCTION audit_records_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'audit records are append-only'; END $$`.execute(db);
+          await sql`CREATE TRIGGER audit_records_no_change BEFORE UPDATE OR DELETE ON audit_records
+            FOR EACH ROW EXECUTE FUNCTION audit_records_append_only()`.execute(db);
+          await sql`CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON audit_records
+            FOR EACH STATEMENT EXECUTE FUNCTION audit_records_append_only()`.execute(db);
+        } else {
+          await sql`CREATE TRIGGER IF NOT EXISTS audit_records_no_update BEFORE UPDATE ON audit_records
+            BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END`.execute(db);
+          await sql`CREATE TRIGGER IF NOT EXISTS audit_records_no_delete BEFORE DELETE ON audit_records
+            BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END`.execute(db);
+        }
       },
     },
   },

@@ -2,6 +2,9 @@
 // does with a loan it cannot read, rate limits for unknown callers, text that reaches an SMS,
 // what it logs, page tokens, methods, caching and the shapes of its answers.
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { temporal } from '@temporalio/proto';
@@ -20,10 +23,18 @@ import { openRateLimitStore } from '../../src/store/rate-limit';
 import { freshSchema, startPostgres, type TestPostgres } from '../helpers/postgres';
 import { loanDueIn, startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
 import { contractCheck } from '../helpers/contract';
+import { openAuditTrail } from '../../src/operations/audit';
+import { auditCheck } from '../helpers/audit';
 
 // Every answer these tests get is held to the OpenAPI document (test/helpers/contract.ts).
 const contract = contractCheck();
-const checkedApp = (...args: Parameters<typeof createApp>) => contract.wrap(createApp(...args));
+// And every state-changing request to the trail (test/helpers/audit.ts).
+const audit = auditCheck();
+const trail = openAuditTrail({
+  sqlitePath: join(mkdtempSync(join(tmpdir(), 'loan-reminders-audit-')), 'audit.sqlite'),
+});
+const checkedApp = (deps: Parameters<typeof createApp>[0]) =>
+  contract.wrap(audit.wrap(createApp({ ...deps, audit: trail })));
 afterEach(() => contract.expectKept());
 
 const WRITER = 'edge-writer-key-0123456789abcdef';
@@ -548,5 +559,12 @@ describe('the shapes of the answers', () => {
     const again = (await post('/v1/loans').send(loan).expect(200)).body;
     expect(again.skipped.map((s: { stage: string }) => s.stage)).toEqual(['pre-due', 'due']);
     expect(again.skipped[0].plannedFor).toBe(created.skipped[0].plannedFor);
+  });
+});
+
+describe('the audit trail', () => {
+  it('holds one record for every state-changing request this file made, with its status', async () => {
+    const { requests } = await audit.expectRecorded(trail);
+    expect(requests).toBeGreaterThan(10);
   });
 });

@@ -15,10 +15,18 @@ import { SqliteEventStore } from '../../src/store/event-store-sql';
 import { DEFAULT_STAGES, localDate, POLICIES, RecordingProvider, zoneWithLocalHour } from '../helpers/temporal';
 import { loanDueIn, startApiServer, withKey, workflowExists, type ApiServer } from '../helpers/api';
 import { contractCheck } from '../helpers/contract';
+import { openAuditTrail } from '../../src/operations/audit';
+import { auditCheck } from '../helpers/audit';
 
 // Every answer these tests get is held to the OpenAPI document (test/helpers/contract.ts).
 const contract = contractCheck();
-const checkedApp = (...args: Parameters<typeof createApp>) => contract.wrap(createApp(...args));
+// And every state-changing request to the trail (test/helpers/audit.ts).
+const audit = auditCheck();
+const trail = openAuditTrail({
+  sqlitePath: join(mkdtempSync(join(tmpdir(), 'loan-reminders-audit-')), 'audit.sqlite'),
+});
+const checkedApp = (deps: Parameters<typeof createApp>[0]) =>
+  contract.wrap(audit.wrap(createApp({ ...deps, audit: trail })));
 afterEach(() => contract.expectKept());
 
 const WRITER = 'writer-key-0123456789abcdef0123';
@@ -54,8 +62,8 @@ beforeAll(async () => {
     rateLimitPerMinute: 100_000,
     events: new SqliteEventStore(join(mkdtempSync(join(tmpdir(), 'loan-reminders-api-')), 'events.sqlite')),
   };
-  inner = createApp(deps);
-  app = contract.wrap(inner);
+  inner = createApp({ ...deps, audit: trail });
+  app = contract.wrap(audit.wrap(inner));
 });
 
 afterAll(async () => {
@@ -599,5 +607,12 @@ describe('replies however worded', () => {
     if (kind === 'opt-out') expect(status.optedOut).toBe(true);
     if (kind === 'unclear-reply') expect(status).toMatchObject({ status: 'paused', pause: { kind: 'review' } });
     if (kind === 'callback') expect(status).toMatchObject({ status: 'active', optedOut: false });
+  });
+});
+
+describe('the audit trail', () => {
+  it('holds one record for every state-changing request this file made, with its status', async () => {
+    const { requests } = await audit.expectRecorded(trail);
+    expect(requests).toBeGreaterThan(10);
   });
 });

@@ -13,8 +13,12 @@ import { EncryptionCodec, parsePayloadKeys } from '../../src/codec/encryption';
 import { createLogger } from '../../src/log';
 import { openOperationsQueue, serviceLevelsOf, type OperationsQueueOptions } from '../../src/operations/queue';
 import type { StoreLocation } from '../../src/store/sql';
+import { openAuditTrail, type AuditTrail } from '../../src/operations/audit';
+import Database from 'better-sqlite3';
+import { Client } from 'pg';
 import { loanDueIn, startApiServer, withKey, type ApiServer } from '../helpers/api';
 import { contractCheck } from '../helpers/contract';
+import { auditCheck } from '../helpers/audit';
 import { freshSchema, startPostgres, type TestPostgres } from '../helpers/postgres';
 import { localDate, POLICIES } from '../helpers/temporal';
 
@@ -25,6 +29,7 @@ const OPS = 'operations-key-0123456789abcdef01';
 const OPS_DECODE = 'operations-decode-0123456789abcd';
 const WRITER = 'writer-key-0123456789abcdef0123';
 const LOANS_ONLY = 'loans-only-key-0123456789abcdef0';
+const AUDITOR = 'auditor-key-0123456789abcdef0123';
 const codec = new EncryptionCodec(parsePayloadKeys(`k1:${randomBytes(32).toString('base64')}`));
 const queueOptions: OperationsQueueOptions = { codec, serviceLevels: serviceLevelsOf({ callback: 'PT2H' }) };
 
@@ -43,9 +48,13 @@ describe.each(backEnds)('the operations inbox on %s', (_name, placeOf) => {
   let server: ApiServer;
   let app: Express;
   let deps: AppDeps;
+  let at: StoreLocation;
+  let trail: AuditTrail;
+  const audit = auditCheck();
 
   beforeAll(async () => {
-    const at = await placeOf();
+    at = await placeOf();
+    trail = openAuditTrail(at);
     server = await startApiServer('ops', undefined, openOperationsQueue(at, queueOptions));
     deps = {
       client: server.env.client,
@@ -58,6 +67,7 @@ describe.each(backEnds)('the operations inbox on %s', (_name, placeOf) => {
         { name: 'ops-lead', key: OPS_DECODE, scopes: ['operations:read', 'operations:write', 'payloads:decode'] },
         { name: 'ledger', key: WRITER, scopes: ['loans:write', 'loans:read'] },
         { name: 'reports', key: LOANS_ONLY, scopes: ['loans:read'] },
+        { name: 'compliance', key: AUDITOR, scopes: ['audit:read'] },
       ],
       webhookSecrets: ['whsec-ops-0123456789abcdef0123'],
       rateLimitPerMinute: 100_000,
@@ -65,10 +75,12 @@ describe.each(backEnds)('the operations inbox on %s', (_name, placeOf) => {
       operations: openOperationsQueue(at, queueOptions),
       payloadCodec: codec,
       temporalUi: { url: 'http://temporal-ui.example:8080/', namespace: 'default' },
+      audit: trail,
     };
-    app = contract.wrap(createApp(deps));
+    app = contract.wrap(audit.wrap(createApp(deps)));
   }, 120_000);
   afterAll(async () => {
+    await trail?.close();
     await deps?.operations?.close();
     await server?.stop();
     await server?.operations.close();
@@ -264,5 +276,96 @@ describe.each(backEnds)('the operations inbox on %s', (_name, placeOf) => {
       .post(`/v1/operations/items/${encodeURIComponent(a.id)}/resolve`)
       .send({ resolution: 'pardon' })
       .expect(400);
+  });
+
+  it('keeps every change in an append-only audit trail: who, what, which loan, before and after, how it ended', async () => {
+    const { loan, id } = await handOver('OPS-A', { kind: 'dispute', reason: '我的号码是13912345678' });
+    const path = `/v1/operations/items/${encodeURIComponent(id)}`;
+    await mei.post(`${path}/claim`).send({}).expect(200);
+    await li.post(`${path}/resolve`).send({ resolution: 'resume' }).expect(409);
+    await mei.post(`${path}/resolve`).send({ resolution: 'resume', note: 'rang 13912345678' }).expect(200);
+    await ledger
+      .patch(`/v1/loans/${loan.loanId}`)
+      .send({ borrower: { phone: '+8613700137001' } })
+      .expect(200);
+    const { requests, records } = await audit.expectRecorded(trail);
+    expect(requests).toBeGreaterThanOrEqual(6);
+
+    const auditor = withKey(() => app, AUDITOR);
+    const mine = (await auditor.get(`/v1/audit?loanId=${loan.loanId}`).expect(200)).body.records as Array<
+      Record<string, unknown>
+    >;
+    expect(mine.map((r) => `${r.action} ${r.status}`)).toEqual([
+      'startLoan 201',
+      'reportAnswer 202',
+      'claimInboxItem 200',
+      'resolveInboxItem 409',
+      'resolveInboxItem 200',
+      'changeLoan 200',
+    ]);
+    expect(mine[2]).toMatchObject({ actorKey: 'ops-desk', actorUser: 'mei', itemId: id, outcome: 'accepted' });
+    expect(mine[3]).toMatchObject({
+      actorUser: 'li',
+      outcome: 'refused',
+      before: { state: 'claimed', assignee: 'mei' },
+    });
+    expect(mine[4]).toMatchObject({
+      what: { fields: ['resolution', 'note'], resolution: 'resume' },
+      before: { state: 'claimed', assignee: 'mei', kind: 'dispute' },
+      after: { state: 'resolved', resolution: 'resume', loanStatus: 'active', accepted: true },
+    });
+    expect(mine[5]).toMatchObject({
+      actorKey: 'ledger',
+      actorUser: null,
+      what: { fields: ['borrower.phone'] },
+      before: { status: 'active', pause: null },
+      after: { status: 'active', pause: null },
+    });
+    // No number, name or words in it: the note and the new number are named, never kept.
+    const stored = JSON.stringify(records);
+    for (const secret of ['13912345678', '13700137001', '张先生', '我的号码', 'rang '])
+      expect(stored).not.toContain(secret);
+
+    // Filters, pages, CSV and the scope.
+    const byMei = (await auditor.get('/v1/audit?actor=mei&outcome=accepted').expect(200)).body.records;
+    expect(byMei.length).toBeGreaterThan(0);
+    expect(byMei.every((r: { actorUser: string }) => r.actorUser === 'mei')).toBe(true);
+    const first = await auditor.get(`/v1/audit?loanId=${loan.loanId}&pageSize=4`).expect(200);
+    const second = await auditor.get(
+      `/v1/audit?loanId=${loan.loanId}&pageSize=4&pageToken=${first.body.nextPageToken}`,
+    );
+    expect([...first.body.records, ...second.body.records].map((r: { id: string }) => r.id)).toEqual(
+      mine.map((r) => r.id),
+    );
+    expect(second.body.nextPageToken).toBeNull();
+    const csv = await auditor.get(`/v1/audit?loanId=${loan.loanId}&format=csv`).expect(200);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    const lines = csv.text.trim().split('\r\n');
+    expect(lines[0]).toBe(
+      'at,actor_key,actor_user,action,method,route,loan_id,item_id,request_id,status,outcome,what,before,after,id',
+    );
+    expect(lines).toHaveLength(mine.length + 1);
+    expect(lines[3]).toContain('claimInboxItem');
+    await auditor.get('/v1/audit?from=2026-13-01').expect(400, /from/);
+    await mei.get('/v1/audit').expect(403, /audit:read/);
+
+    // Append-only, whoever asks: the database refuses to change or remove a record.
+    if ('sqlitePath' in at) {
+      const db = new Database(at.sqlitePath);
+      expect(() => db.prepare(`UPDATE audit_records SET outcome = 'accepted'`).run()).toThrow(/append-only/);
+      expect(() => db.prepare('DELETE FROM audit_records').run()).toThrow(/append-only/);
+      db.close();
+    } else {
+      const c = new Client({ connectionString: at.databaseUrl });
+      await c.connect();
+      try {
+        await expect(c.query(`UPDATE audit_records SET outcome = 'accepted'`)).rejects.toThrow(/append-only/);
+        await expect(c.query('DELETE FROM audit_records')).rejects.toThrow(/append-only/);
+        await expect(c.query('TRUNCATE audit_records')).rejects.toThrow(/append-only/);
+      } finally {
+        await c.end();
+      }
+    }
+    expect((await trail.find({ limit: 100_000 })).length).toBeGreaterThanOrEqual(records.length);
   });
 });

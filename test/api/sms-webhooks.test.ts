@@ -2,6 +2,9 @@
 // (opt-out by STOP / 退订, other text to operations) found through the keyed phone index, and
 // delivery receipts recorded against the send, a final failure reaching the loan.
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
@@ -25,10 +28,18 @@ import {
   zoneWithLocalHour,
 } from '../helpers/temporal';
 import { contractCheck } from '../helpers/contract';
+import { openAuditTrail } from '../../src/operations/audit';
+import { auditCheck } from '../helpers/audit';
 
 // Every answer these tests get is held to the OpenAPI document (test/helpers/contract.ts).
 const contract = contractCheck();
-const checkedApp = (...args: Parameters<typeof createApp>) => contract.wrap(createApp(...args));
+// And every state-changing request to the trail (test/helpers/audit.ts).
+const audit = auditCheck();
+const trail = openAuditTrail({
+  sqlitePath: join(mkdtempSync(join(tmpdir(), 'loan-reminders-audit-')), 'audit.sqlite'),
+});
+const checkedApp = (deps: Parameters<typeof createApp>[0]) =>
+  contract.wrap(audit.wrap(createApp({ ...deps, audit: trail })));
 afterEach(() => contract.expectKept());
 
 const KEY = 'sms-webhook-test-key-0123456789ab';
@@ -347,5 +358,12 @@ describe('callbacks the provider’s format cannot read', () => {
     await twilioPost('/v1/webhooks/sms/twilio/inbound', { From: '+12025550100', Body: '', MessageSid: 'SMx' }).expect(
       200,
     );
+  });
+});
+
+describe('the audit trail', () => {
+  it('holds one record for every state-changing request this file made, with its status', async () => {
+    const { requests } = await audit.expectRecorded(trail);
+    expect(requests).toBeGreaterThan(10);
   });
 });

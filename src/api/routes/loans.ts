@@ -1,5 +1,7 @@
 // The loans once started: list them, read one, change, close or resume it.
+import type { Request } from 'express';
 import { COMMON_ERRORS, loanIdParam, parse, type RouteSpec } from '../route-spec';
+import { summaryOf } from '../audit';
 import { loanView } from '../loan-workflow';
 import { CLOSED, LOAN, LOAN_LIST } from '../responses';
 import { closeLoanSchema, listQuerySchema, patchLoanSchema, resumeSchema } from '../schemas';
@@ -9,6 +11,8 @@ import type { RouteContext } from './context';
 
 export function loanRoutes({ d, loans }: RouteContext): RouteSpec[] {
   const listLoans = loanLister(d.client, d.pageTokenKey);
+  /** The loan as the audit trail keeps it before a change. */
+  const before = async (req: Request) => summaryOf(loanView(await loans.readLoan(loanIdParam(req))));
   return [
     {
       method: 'get',
@@ -59,6 +63,7 @@ export function loanRoutes({ d, loans }: RouteContext): RouteSpec[] {
         ...COMMON_ERRORS,
       },
       requestExample: () => ({ amountDue: 450000 }),
+      auditBefore: before,
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         res.json(await changeLoan(d, loans, loanId, parse(patchLoanSchema, req.body)));
@@ -80,6 +85,7 @@ export function loanRoutes({ d, loans }: RouteContext): RouteSpec[] {
         ...COMMON_ERRORS,
       },
       requestExample: () => ({ reason: 'settled-elsewhere' }),
+      auditBefore: before,
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         res.json(await closeLoan(d, loans, loanId, parse(closeLoanSchema, req.body)));
@@ -101,6 +107,7 @@ export function loanRoutes({ d, loans }: RouteContext): RouteSpec[] {
         ...COMMON_ERRORS,
       },
       requestExample: () => ({ note: 'dispute resolved with the borrower' }),
+      auditBefore: before,
       handler: async (req, res) => {
         const loanId = loanIdParam(req);
         res.json(await resumeLoan(d, loans, loanId, parse(resumeSchema, req.body)));

@@ -28,6 +28,19 @@ export function operationsRoutes({ d, loans }: RouteContext): RouteSpec[] {
     if (!r.success) throw new ProblemError(404, 'Not found', 'no such item');
     return r.data;
   };
+  /** The item as the audit trail keeps it before a move. */
+  const before = async (req: Request) => {
+    const item = await d.operations?.get(itemId(req));
+    return item
+      ? {
+          loanId: item.loanId,
+          kind: item.kind,
+          state: item.state,
+          assignee: item.assignee,
+          resolution: item.resolution,
+        }
+      : null;
+  };
   const moved = {
     200: { description: 'The item as it is now', body: ITEM },
     404: NOT_FOUND,
@@ -86,6 +99,7 @@ export function operationsRoutes({ d, loans }: RouteContext): RouteSpec[] {
       body: claimItemSchema,
       responses: { ...moved, 503: UNAVAILABLE },
       requestExample: () => ({}),
+      auditBefore: before,
       handler: async (req, res) => {
         parse(claimItemSchema, req.body);
         res.json(await use().claim(itemId(req), actor(req)));
@@ -101,6 +115,7 @@ export function operationsRoutes({ d, loans }: RouteContext): RouteSpec[] {
       body: claimItemSchema,
       responses: { ...moved, 503: UNAVAILABLE },
       requestExample: () => ({}),
+      auditBefore: before,
       handler: async (req, res) => {
         parse(claimItemSchema, req.body);
         res.json(await use().release(itemId(req), actor(req)));
@@ -123,6 +138,7 @@ export function operationsRoutes({ d, loans }: RouteContext): RouteSpec[] {
         503: UNAVAILABLE,
       },
       requestExample: () => ({ resolution: 'resume', note: 'statement checked: the amount is right' }),
+      auditBefore: before,
       handler: async (req, res) => {
         res.json(await use().resolve(itemId(req), parse(resolveItemSchema, req.body), actor(req)));
       },
