@@ -117,7 +117,10 @@ function conflict(item: InboxItem, wanted: string): ProblemError {
   return new ProblemError(409, 'Item not available', `cannot ${wanted}: ${why}`);
 }
 
-export function operationsInbox(d: RouteDeps & InboxDeps, loans: LoanWorkflows) {
+export function operationsInbox(
+  d: Pick<RouteDeps, 'sms' | 'metrics' | 'pageTokenKey'> & InboxDeps,
+  loans: LoanWorkflows,
+) {
   const tokens = pageTokens(d.pageTokenKey);
   const q = d.operations;
 
