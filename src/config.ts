@@ -73,6 +73,11 @@ const schema = z
     LENDER_CONTACT_PHONE: z.string().min(3).default('4001234567'),
     API_KEYS: z.string().optional(),
     WEBHOOK_SECRETS: z.string().optional(),
+    OUTBOUND_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+    OUTBOUND_WEBHOOK_SECRET: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'must be whsec_ and at least 24 bytes in base64')
+      .optional(),
     SMS_PROVIDER: z.enum(['outbox', 'twilio', 'aliyun', 'tencent']).default('outbox'),
     SMS_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
     TWILIO_ACCOUNT_SID: z.string().optional(),
@@ -113,6 +118,13 @@ const schema = z
         code: 'custom',
         path: ['PAYLOAD_KEY_ID'],
         message: 'names a key of PAYLOAD_KEYS, which is not set',
+      });
+    }
+    if (e.OUTBOUND_WEBHOOK_URL && !e.OUTBOUND_WEBHOOK_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['OUTBOUND_WEBHOOK_SECRET'],
+        message: 'required when OUTBOUND_WEBHOOK_URL is set: every event is signed',
       });
     }
     for (const name of PROVIDER_NEEDS[e.SMS_PROVIDER]) {
@@ -170,6 +182,8 @@ export interface Config {
   apiKeysSpec: string | undefined;
   /** Webhook secrets, comma-separated in WEBHOOK_SECRETS; unset means the local development secret. */
   webhookSecrets: string[] | undefined;
+  /** Where the lender's systems hear of their loans, signed with the secret; unset: nothing is sent. */
+  outboundWebhook: { url: string; secret: string } | undefined;
   rateLimitPerMinute: number;
   /** SMS per second across all workers: the provider's pace. */
   smsPerSecond: number;
@@ -317,6 +331,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookSecrets: e.WEBHOOK_SECRETS?.split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    outboundWebhook: e.OUTBOUND_WEBHOOK_URL
+      ? { url: e.OUTBOUND_WEBHOOK_URL, secret: e.OUTBOUND_WEBHOOK_SECRET! }
+      : undefined,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     smsPerSecond: e.SMS_RATE_PER_SECOND,
     workerTuning: {

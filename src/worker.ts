@@ -68,6 +68,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       ledger,
       events,
       searchAttributes,
+      webhooks: config.outboundWebhook && { ...config.outboundWebhook, taskQueue: config.taskQueue },
     }),
     smsPerSecond: config.smsPerSecond,
     tuning: config.workerTuning,

@@ -53,6 +53,27 @@ describe('configuration', () => {
     );
   });
 
+  it('sends outbound events only with a URL, and then needs a whsec_ secret', () => {
+    expect(loadConfig({}).outboundWebhook).toBeUndefined();
+    const secret = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
+    expect(
+      loadConfig({ OUTBOUND_WEBHOOK_URL: 'https://lender.example/hooks', OUTBOUND_WEBHOOK_SECRET: secret })
+        .outboundWebhook,
+    ).toEqual({
+      url: 'https://lender.example/hooks',
+      secret,
+    });
+    expect(() => loadConfig({ OUTBOUND_WEBHOOK_URL: 'https://lender.example/hooks' })).toThrow(
+      /OUTBOUND_WEBHOOK_SECRET: required when OUTBOUND_WEBHOOK_URL is set/,
+    );
+    expect(() =>
+      loadConfig({ OUTBOUND_WEBHOOK_URL: 'https://lender.example/hooks', OUTBOUND_WEBHOOK_SECRET: 'not-a-secret' }),
+    ).toThrow(/OUTBOUND_WEBHOOK_SECRET: must be whsec_/);
+    expect(() => loadConfig({ OUTBOUND_WEBHOOK_URL: 'ftp://lender.example', OUTBOUND_WEBHOOK_SECRET: secret })).toThrow(
+      /OUTBOUND_WEBHOOK_URL/,
+    );
+  });
+
   it('reaches the local dev server by default, a remote cluster with mTLS, or Temporal Cloud with an API key', () => {
     expect(connectionOptions(loadConfig({}))).toEqual({ address: '127.0.0.1:7233' });
 

@@ -1,6 +1,8 @@
 // The loan's events, carried on the activities it calls anyway, and their recording.
 import { log } from '@temporalio/activity';
+import { outboundEventsOf } from '../domain/outbound-events';
 import type { EventStore, LoanEvent } from '../store/events';
+import type { StartWebhooks } from './outbound-webhooks';
 
 /**
  * The loan's events ride on the activities it calls anyway, so recording them costs its history
@@ -16,17 +18,31 @@ export interface CarriedEvents {
 
 /**
  * Records carried events without ever failing the activity that carries them: a store that is
- * down must not hold up an SMS or a hand-over. Says whether they were stored, so the loan keeps
- * those that were not and sends them again with its next activity.
+ * down must not hold up an SMS or a hand-over. Starts the outbound events among them too (once per
+ * event, however often they come). Says whether both were done, so the loan keeps those that were
+ * not and sends them again with its next activity (ids make the second time harmless).
  */
-export function eventAppender(events: EventStore | undefined) {
+export function eventAppender(events: EventStore | undefined, startWebhooks?: StartWebhooks) {
   return async (batch: readonly LoanEvent[] | undefined): Promise<boolean> => {
-    if (!events || !batch?.length) return true;
+    if (!batch?.length) return true;
+    let stored = true;
+    if (events) {
+      try {
+        await events.append(batch);
+      } catch (err) {
+        stored = false;
+        log.warn('Could not record the loan’s events; they go again with its next activity', {
+          loanId: batch[0].loanId,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+    if (!startWebhooks) return stored;
     try {
-      await events.append(batch);
-      return true;
+      await startWebhooks(outboundEventsOf(batch));
+      return stored;
     } catch (err) {
-      log.warn('Could not record the loan’s events; they go again with its next activity', {
+      log.warn('Could not start the loan’s outbound events; they go again with its next activity', {
         loanId: batch[0].loanId,
         error: err instanceof Error ? err.message : String(err),
       });

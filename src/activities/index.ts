@@ -1,16 +1,19 @@
 // Side effects the loan workflow asks for. Built from their dependencies so tests and the
 // worker wire the same code to different providers.
 import { log } from '@temporalio/activity';
+import { handoverFiledEvent, outboundEventsOf } from '../domain/outbound-events';
 import type { OperationsItem, OperationsQueue } from '../operations/queue';
 import type { SmsProvider } from '../sms/provider';
 import type { EventStore, LoanEvent } from '../store/events';
 import type { SendLedger } from '../store/send-ledger';
 import { eventAppender, type CarriedEvents } from './carried-events';
 import { earlyReceiptsActor } from './early-receipts';
+import { postWebhookActivity, webhookStarter, type OutboundWebhooks } from './outbound-webhooks';
 import { sendSmsActivity, settleWithdrawnSmsActivity } from './send-sms';
 
 export type { CarriedEvents } from './carried-events';
 export { RECEIPTS_RETRY_MS } from './early-receipts';
+export type { OutboundWebhooks } from './outbound-webhooks';
 
 export interface ActivityDeps {
   sms: SmsProvider;
@@ -24,10 +27,13 @@ export interface ActivityDeps {
    * that cannot register them (the time-skipping test server), by the worker's configuration.
    */
   searchAttributes?: boolean;
+  /** Where the lender hears of its loans (README, Outbound events); without it nothing is sent. */
+  webhooks?: OutboundWebhooks;
 }
 
-export function createActivities({ sms, operations, ledger, events, searchAttributes = true }: ActivityDeps) {
-  const append = eventAppender(events);
+export function createActivities({ sms, operations, ledger, events, searchAttributes = true, webhooks }: ActivityDeps) {
+  const startWebhooks = webhookStarter(webhooks);
+  const append = eventAppender(events, webhooks ? startWebhooks : undefined);
   const actOnEarlyReceipts = earlyReceiptsActor({ sms, ledger, append });
   const smsDeps = { sms, ledger, append, actOnEarlyReceipts };
   return {
@@ -38,7 +44,9 @@ export function createActivities({ sms, operations, ledger, events, searchAttrib
 
     /** Appends the workflow's events; ids already stored are skipped, so a retry counts nothing twice. */
     async recordEvents(batch: LoanEvent[]): Promise<{ recorded: number }> {
-      return { recorded: events ? await events.append(batch) : 0 };
+      const recorded = events ? await events.append(batch) : 0;
+      await startWebhooks(outboundEventsOf(batch));
+      return { recorded };
     },
 
     sendSms: sendSmsActivity(smsDeps),
@@ -53,8 +61,14 @@ export function createActivities({ sms, operations, ledger, events, searchAttrib
       const eventsRecorded = await append(carried?.before);
       const { filedAt, duplicate } = await operations.file(item);
       if (!duplicate) log.info('Handed to operations', { loanId: item.loanId, kind: item.kind });
+      // A duplicate is this hand-over's retry, whose first attempt may have died before starting
+      // its event: started again, under the same id, it goes once all the same.
+      await startWebhooks([handoverFiledEvent({ ...item, filedAt })]);
       return { filedAt, eventsRecorded };
     },
+
+    /** The delivery workflow's one activity: a signed POST of an outbound event. */
+    postWebhook: postWebhookActivity(webhooks),
   };
 }
 

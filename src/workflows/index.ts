@@ -1,2 +1,3 @@
 // The workflows this worker runs; the worker bundles this file.
 export * from './loan-reminder';
+export { deliverWebhook } from './webhooks';
