@@ -51,8 +51,18 @@ const operations = proxyActivities<Activities>({
   retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes', maximumAttempts: 150 },
 });
 
-/** What the worker running the loan says of itself: answered at once, in its own process. */
+/**
+ * What the worker running the loan says of itself, answered in its own process: how loans started
+ * before v7 ask it. A local activity whose answer came as its first workflow task was being
+ * completed left a history whose replay runs ahead of the task boundary (and a patch asked after it
+ * then reads as absent): such a loan stopped the first time a worker had to rebuild it.
+ */
 const workerSettings = proxyLocalActivities<Activities>({ startToCloseTimeout: '10 seconds' });
+/** How loans ask it since v7: an activity on the loan's own queue, whose answer always opens a task of its own. */
+const settings = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
 
 export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus> {
   const sms = smsActivities();
@@ -86,9 +96,15 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   // configuration, or what its Temporal server supports), asked once per loan and carried on.
   // Loans started before read it from their input, where only tests ever set it.
   const byWorker = patched('search-attributes-by-worker');
-  const publishing = byWorker
-    ? (input.carried?.searchAttributes ?? (await workerSettings.searchAttributesPublished()))
-    : (input as LegacyInput).publishSearchAttributes !== false;
+  const carriedPublishing = input.carried?.searchAttributes;
+  const publishing = !byWorker
+    ? (input as LegacyInput).publishSearchAttributes !== false
+    : carriedPublishing !== undefined
+      ? carriedPublishing
+      : // Added after v6 (see workerSettings): asked by an activity, not a local one.
+        patched('worker-settings-by-activity')
+        ? await settings.searchAttributesPublished()
+        : await workerSettings.searchAttributesPublished();
   const publish = searchAttributePublisher(publishing);
 
   // ---- The loop: plan, sleep until the next reminder or a change, send ----
@@ -98,7 +114,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     if (state.finished()) break;
 
     const now = Date.now();
-    const { next, plan, horizon, promiseHeld } = planNext(state, now);
+    const { next, plan, horizon, promiseHeld, recordsRules } = planNext(state, now);
 
     const allPointsDone = plan.every((p) => state.doneKeys.has(p.key));
     if (allPointsDone && policy.afterLastPoint.handOver && !s.handedOver.some((h) => h.kind === 'schedule-exhausted')) {
@@ -151,7 +167,7 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
     if (woke || !next || promiseHeld || Date.now() < next.at) continue;
     // The reminder's time has come and nothing changed since it was planned.
     if (state.finished() || !state.canText()) continue;
-    await sendReminder(state, next.point, next.at);
+    await sendReminder(state, next.point, next.at, recordsRules ? next.rules.join(' ') : undefined);
   }
 
   s.nextReminder = null;
