@@ -6,6 +6,7 @@ import type { Locale } from './loan';
 export const EVENT_KINDS = [
   'loan-started',
   'reminder-planned',
+  'reminder-skipped',
   'message-sent',
   'message-delivered',
   'message-failed',

@@ -138,6 +138,12 @@ export interface NextSend {
   at: number;
   /** Why `at` is what it is, for people: planned time, then each rule that moved it. */
   why: string[];
+  /**
+   * The same as rule ids, for the record: `point` (the policy's point as planned), then `pause`,
+   * `late`, `cap:<max>/<per>` (`:overdue` for an overdue-only cap) or `window:<start>-<end>` for
+   * each rule that moved it.
+   */
+  rules: string[];
 }
 
 export type SkipReason = 'passed' | 'due-date-passed';
@@ -243,14 +249,17 @@ export function placeSend(
   // The loan's state when the text would go out, not its template, when the due date is known.
   const overdueAt = (t: number) => (state.overdueFrom === undefined ? point.overdue : t >= state.overdueFrom);
   const why = [`planned for ${formatLocal(point.requestedAt, timezone)}`];
+  const rules = ['point'];
   let at = point.requestedAt;
   if (state.pausedUntil !== undefined && state.pausedUntil > at) {
     at = state.pausedUntil;
     why.push(`paused until ${formatLocal(at, timezone)}`);
+    rules.push('pause');
   }
   if (now > at) {
     at = now;
     why.push('late: sent as soon as allowed');
+    rules.push('late');
   }
   for (let i = 0; i < 1000; i++) {
     const before = at;
@@ -265,14 +274,16 @@ export function placeSend(
         why.push(
           `cap of ${cap.max} per ${cap.per}${cap.scope === 'overdue' ? ' while overdue' : ''}: moved to ${formatLocal(at, timezone)}`,
         );
+        rules.push(`cap:${cap.max}/${cap.per}${cap.scope === 'overdue' ? ':overdue' : ''}`);
       }
     }
     const opening = nextWindowOpening(at, policy.window, timezone);
     if (opening !== at) {
       at = opening;
       why.push(`outside ${policy.window.start}-${policy.window.end}: moved to ${formatLocal(at, timezone)}`);
+      rules.push(`window:${policy.window.start}-${policy.window.end}`);
     }
-    if (at === before) return { point, at, why };
+    if (at === before) return { point, at, why, rules };
   }
   throw new Error('could not place a reminder inside the window and caps'); // unreachable: `at` only grows
 }

@@ -101,6 +101,7 @@ export async function deliver(
   point: PlannedPoint,
   at: number,
   amount: number,
+  rule?: string,
 ): Promise<DeliveryOutcome> {
   const { s, lender, policy, events } = ctx;
   const variant = s.variant;
@@ -142,7 +143,7 @@ export async function deliver(
           amount,
           outstanding: s.outstanding,
           segments: message.segments,
-          detail: { scheduledFor: iso(at), encoding: message.encoding },
+          detail: { scheduledFor: iso(at), encoding: message.encoding, ...(rule ? { rule } : {}) },
         }),
       }
     : undefined;
@@ -290,9 +291,15 @@ function failed(
 }
 
 /** The reminder planned for `point`, due at `at`: taken as done before it goes (see DeliveryContext.doneKeys). */
-export async function sendReminder(ctx: DeliveryContext, point: PlannedPoint, at: number): Promise<void> {
+/** A reminder at its time; `rule` (recorded with the send when given) is what decided that time. */
+export async function sendReminder(
+  ctx: DeliveryContext,
+  point: PlannedPoint,
+  at: number,
+  rule?: string,
+): Promise<void> {
   ctx.doneKeys.add(point.key);
-  await deliver(ctx, point, at, ctx.s.outstanding);
+  await deliver(ctx, point, at, ctx.s.outstanding, rule);
 }
 
 /** The thank-you for a paid loan, in the sending window; given up if the borrower opts out meanwhile. */

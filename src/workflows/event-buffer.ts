@@ -20,7 +20,14 @@ const events = proxyActivities<Activities>({
  * their own (six history events): their instants are kept, only their arrival in the store waits.
  * Payments, failures and the end of a loan are recorded at once.
  */
-const CAN_WAIT: ReadonlySet<EventKind> = new Set(['loan-started', 'reminder-planned', 'answer', 'paused', 'resumed']);
+const CAN_WAIT: ReadonlySet<EventKind> = new Set([
+  'loan-started',
+  'reminder-planned',
+  'reminder-skipped',
+  'answer',
+  'paused',
+  'resumed',
+]);
 
 export type EventFields = Omit<LoanEvent, 'eventId' | 'loanId' | 'kind' | 'at'>;
 

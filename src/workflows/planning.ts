@@ -21,6 +21,7 @@ export interface NextReminder {
   point: PlannedPoint;
   at: number;
   why: string[];
+  rules: string[];
 }
 
 export interface PlanStep {
@@ -30,6 +31,8 @@ export interface PlanStep {
   horizon: number;
   /** A promise holds the loan: the next reminder is shown, but neither sent nor allowed to skip. */
   promiseHeld: boolean;
+  /** Whether the loan records the rule that decided each reminder (see planNext). */
+  recordsRules: boolean;
 }
 
 /**
@@ -54,6 +57,10 @@ export function planNext(state: LoanState, now: number): PlanStep {
   // loan that can be reminded again after a pause restarts its cadence from the pause's end
   // (src/domain/schedule.ts). Loans replay what they did before it as they did it.
   const rules = patched('send-time-rules');
+  // Added after v6: each reminder planned, moved, skipped or sent records the rules that decided
+  // it (event detail `rule`, and a reminder-skipped event per point skipped), for the audit trail.
+  // Loans replay what they recorded before it: the new events would renumber later ones.
+  const recordsRules = patched('reminder-rules-recorded');
   const overdueFrom = rules ? overdueFromFor(policy, s.dueDate, s.timezone) : undefined;
   if (rules) {
     if (state.canText()) state.breakPromiseIfDue(now); // first: the restart below counts from the promise's end
@@ -87,6 +94,13 @@ export function planNext(state: LoanState, now: number): PlanStep {
     for (const p of promiseHeld ? [] : decision.skip) {
       doneKeys.add(p.key);
       s.skipped.push({ key: p.key, stage: p.stage, reason: SKIP_REASONS[p.reason] });
+      if (recordsRules)
+        state.events.record('reminder-skipped', {
+          messageKey: `${state.loan.loanId}:${p.key}`,
+          stage: p.stage,
+          template: p.template,
+          detail: { plannedFor: iso(p.requestedAt), rule: `skip:${p.reason}` },
+        });
     }
     next = decision.next;
     if (!rules) state.breakPromiseIfDue(now);
@@ -100,8 +114,8 @@ export function planNext(state: LoanState, now: number): PlanStep {
       messageKey: `${state.loan.loanId}:${next.point.key}`,
       stage: next.point.stage,
       template: next.point.template,
-      detail: { plannedFor: iso(next.at) },
+      detail: { plannedFor: iso(next.at), ...(recordsRules ? { rule: next.rules.join(' ') } : {}) },
     });
   }
-  return { next, plan, horizon, promiseHeld };
+  return { next, plan, horizon, promiseHeld, recordsRules };
 }
