@@ -84,7 +84,13 @@ export default tseslint.config(
     files: ['src/operations-page/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { document: 'readonly', fetch: 'readonly', Intl: 'readonly', Node: 'readonly' },
+      globals: {
+        document: 'readonly',
+        fetch: 'readonly',
+        Intl: 'readonly',
+        Node: 'readonly',
+        URLSearchParams: 'readonly',
+      },
     },
   },
   {

@@ -8,6 +8,8 @@
 
 (function () {
   const API = '/operations/api';
+  /** The most items the page lists at once (the queues' counts are always whole). */
+  const MAX_ITEMS = 1000;
 
   const STRINGS = {
     'en-US': {
@@ -386,17 +388,28 @@
     $('items-empty').hidden = rows.length > 0;
   }
 
+  /** The items open or claimed, due first: page after page, up to MAX_ITEMS. */
+  async function waitingItems() {
+    const found = [];
+    let token = null;
+    do {
+      const query = new URLSearchParams({ state: 'open,claimed', pageSize: '200' });
+      if (token) query.set('pageToken', token);
+      const page = await call('GET', `/items?${query}`);
+      found.push(...page.items);
+      token = page.nextPageToken;
+    } while (token && found.length < MAX_ITEMS);
+    return found;
+  }
+
   async function load() {
     const status = $('status');
     try {
       me = await call('GET', '/me');
       $('signed-in').textContent = t('signedIn', { user: me.user });
       $('read-only').hidden = mayWrite();
-      const [summary, page] = await Promise.all([
-        call('GET', '/summary'),
-        call('GET', '/items?state=open,claimed&pageSize=200'),
-      ]);
-      items = page.items;
+      const [summary, waiting] = await Promise.all([call('GET', '/summary'), waitingItems()]);
+      items = waiting;
       drawQueues(summary);
       drawItems(Date.now());
       status.hidden = true;
