@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app';
 import { MASKED } from '../../src/api/use-cases/operations-inbox';
 import { EncryptionCodec, parsePayloadKeys } from '../../src/codec/encryption';
+import { openAuditTrail, type AuditTrail } from '../../src/operations/audit';
 import { createLogger } from '../../src/log';
 import { openOperationsQueue, type OperationsQueue, type OperationsQueueOptions } from '../../src/operations/queue';
 import { loanDueIn, startApiServer, withKey, type ApiServer } from '../helpers/api';
@@ -34,6 +35,7 @@ const queueOptions: OperationsQueueOptions = { codec };
 
 let server: ApiServer;
 let appQueue: OperationsQueue;
+let trail: AuditTrail;
 let app: Express;
 let http: Server;
 let base: string;
@@ -45,6 +47,7 @@ beforeAll(async () => {
   server = await startApiServer('ops-page', undefined, openOperationsQueue(at, queueOptions));
   // The API reads the same store the worker files into (another connection to it).
   appQueue = openOperationsQueue(at, queueOptions);
+  trail = openAuditTrail(at);
   app = createApp({
     client: server.env.client,
     taskQueue: server.taskQueue,
@@ -61,6 +64,7 @@ beforeAll(async () => {
     operations: appQueue,
     payloadCodec: codec,
     temporalUi: { url: `${UI}/`, namespace: 'default' },
+    audit: trail,
   });
   http = await new Promise<Server>((ok, fail) => {
     const srv = app.listen(0, '127.0.0.1', () => ok(srv));
@@ -74,6 +78,7 @@ afterAll(async () => {
   await browser?.close();
   await new Promise<void>((ok) => (http ? http.close(() => ok()) : ok()));
   await appQueue?.close();
+  await trail?.close();
   await server?.stop();
   await server?.operations.close();
 });
@@ -256,6 +261,18 @@ describe('the operations page in Chromium', () => {
     const done = await desk.get(`/v1/operations/items/${encodeURIComponent(item.id)}`).expect(200);
     expect(done.body).toMatchObject({ state: 'resolved', resolution: 'resume', assignee: 'mei' });
     expect(done.body.outcome).toMatchObject({ accepted: true, resumed: true, pause: null });
+
+    // The page's actions are in the audit trail as the API's are: mei's, with the key's name.
+    const pageRecords = async () =>
+      (await trail.find({ loanId: item.loanId, limit: 100 })).filter((r) => r.itemId === item.id);
+    await expect.poll(async () => (await pageRecords()).length).toBe(2);
+    const byPage = await pageRecords();
+    expect(byPage.map((r) => [r.action, r.actorKey, r.actorUser, r.outcome])).toEqual([
+      ['claimInboxItem', 'ops-desk', 'mei', 'accepted'],
+      ['resolveInboxItem', 'ops-desk', 'mei', 'accepted'],
+    ]);
+    expect(byPage[1].what).toMatchObject({ resolution: 'resume' });
+    expect(JSON.stringify(byPage)).not.toContain('statement checked');
   });
 
   it('shows the loan’s refusal when a wrong number is resolved by resuming, and asks for the new number', async () => {
