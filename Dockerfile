@@ -15,10 +15,10 @@ ENV SCARF_ANALYTICS=false
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 
-# TypeScript to dist/ (tsconfig.build.json: src only, CommonJS), with the dashboard's files and the
-# failure converter beside it (scripts/build-assets.mjs), and the workflow code bundled once into
-# dist/workflow-bundle.js, which the worker loads rather than bundle at start
-# (scripts/build-workflow-bundle.ts).
+# TypeScript to dist/ (tsconfig.build.json: src only, CommonJS), with the dashboard's and the
+# operations page's files and the failure converter beside it (scripts/build-assets.mjs), and the
+# workflow code bundled once into dist/workflow-bundle.js, which the worker loads rather than
+# bundle at start (scripts/build-workflow-bundle.ts).
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build-assets.mjs scripts/build-workflow-bundle.ts ./scripts/

@@ -80,6 +80,20 @@ export default tseslint.config(
     },
   },
   {
+    // The operations page's script: plain JavaScript run by the browser.
+    files: ['src/operations-page/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        document: 'readonly',
+        fetch: 'readonly',
+        Intl: 'readonly',
+        Node: 'readonly',
+        URLSearchParams: 'readonly',
+      },
+    },
+  },
+  {
     files: ['scripts/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },

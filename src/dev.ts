@@ -108,6 +108,7 @@ async function main(): Promise<void> {
       ...(api.devSecretFile ? [`  Webhooks     signed with the secret in ${api.devSecretFile}`] : []),
       `  API docs     ${api.url}/docs`,
       `  Dashboard    ${api.url}/dashboard/   (any user name; an API key as the password)`,
+      `  Operations   ${api.url}/operations/   (your name as the user name; an API key as the password)`,
       `  Payloads     encrypted in Temporal (${config.payloadKeysSpec ? 'PAYLOAD_KEYS' : `key in ${config.dataDir}/dev-payload-key`}); the Web UI decodes them through ${api.url}/codec`,
       '',
       'Press Ctrl-C to stop.',

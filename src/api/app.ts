@@ -11,9 +11,10 @@ import { pinoHttp } from 'pino-http';
 import type { Lender } from '../domain/loan';
 import type { Logger } from '../log';
 import type { PolicyRegistry } from '../policies/registry';
-import { authenticator, keyFinder, presentedKey, type ApiKey } from './auth';
+import { authenticator, keyFinder, presentedKey, type ApiKey, type AuthOptions } from './auth';
 import { codecRouter, type CodecServerOptions } from './codec';
 import { dashboardRouter } from './dashboard';
+import { operationsPageRouter } from './operations-page';
 import { createMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import { errorMiddleware, problemInstance, ProblemError, sendProblem } from './problem';
@@ -134,14 +135,15 @@ export function createApp(deps: AppDeps): express.Express {
   const limiter = rateLimiter(deps);
   app.use('/v1', limiter);
   app.use('/dashboard', limiter);
+  app.use('/operations', limiter);
   app.use('/codec', limiter);
 
-  // ---- The audit trail: every state-changing request under /v1, however it ends ----
-  if (deps.audit)
-    app.use(
-      '/v1',
-      auditRequests(deps.audit, log, () => metrics.auditWriteFailures.inc()),
-    );
+  // ---- The audit trail: every state-changing request (/v1, the operations page's), however it ends ----
+  if (deps.audit) {
+    const audit = auditRequests(deps.audit, log, () => metrics.auditWriteFailures.inc());
+    app.use('/v1', audit);
+    app.use('/operations/api', audit);
+  }
 
   // ---- The codec endpoint: the Web UI decodes payloads here, for staff allowed to see them ----
   if (deps.codec) app.use('/codec', codecRouter({ ...deps.codec, requireScope }));
@@ -151,20 +153,26 @@ export function createApp(deps: AppDeps): express.Express {
 
   // ---- Routes from the table ----
   const json = (limit: string) => express.json({ limit, type: () => true });
-  for (const r of routes) {
+  /** A route's chain: the trail told the route, the caller checked, the body parsed, then the handler. */
+  const chainOf = (r: RouteSpec, opts?: AuthOptions): RequestHandler[] => {
     const chain: RequestHandler[] = [auditStep(r)];
     if (r.auth === 'webhook-signature') {
       chain.push(express.raw({ type: () => true, limit: deps.bodyLimit ?? '256kb' }), signed(deps.webhookSecrets));
     } else if (r.auth === 'provider-callback') {
       chain.push(express.raw({ type: () => true, limit: deps.bodyLimit ?? '256kb' }));
     } else {
-      if (r.auth !== 'none') chain.push(requireScope(r.auth));
+      if (r.auth !== 'none') chain.push(requireScope(r.auth, opts));
       if (r.body) chain.push(requireJson, json(r.path.endsWith('/batch') ? '4mb' : (deps.bodyLimit ?? '256kb')));
     }
     if (r.auditBefore && deps.audit) chain.push(auditBefore(r.auditBefore));
     chain.push(asyncHandler(r));
-    app[r.method](r.path, ...chain);
-  }
+    return chain;
+  };
+
+  // ---- The operations page: the inbox for people, HTTP Basic with the person's name and a key ----
+  app.use(operationsPageRouter({ routes, requireScope, chainOf }));
+
+  for (const r of routes) app[r.method](r.path, ...chainOf(r));
 
   // A known path asked with a method it does not take: 405 with the methods it does (RFC 9110).
   app.use(methodNotAllowed(app));

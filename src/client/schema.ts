@@ -288,6 +288,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/operations/items/{itemId}/loan': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The item’s loan as it is now; a borrower’s words in its answers masked without payloads:decode
+     * @description The item’s loan as it is now; a borrower’s words in its answers masked without payloads:decode
+     */
+    get: operations['getInboxItemLoan'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/operations/items/{itemId}/claim': {
     parameters: {
       query?: never;
@@ -3341,6 +3361,144 @@ export interface operations {
         };
       };
       /** @description The operations inbox is not configured on this instance */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Any other error, as problem+json */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  getInboxItemLoan: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description itemId */
+        itemId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The loan */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "loanId": "L-1001",
+           *       "workflowId": "loan-L-1001",
+           *       "policyId": "default",
+           *       "status": "active",
+           *       "stage": "pre-due-3d",
+           *       "currency": "CNY",
+           *       "amountDue": 500000,
+           *       "outstanding": 500000,
+           *       "overpaid": 0,
+           *       "dueDate": "2026-12-16",
+           *       "timezone": "Asia/Shanghai",
+           *       "locale": "zh-CN",
+           *       "startedAt": "2026-12-02T08:00:00.000Z",
+           *       "variant": "A",
+           *       "optedOut": false,
+           *       "numberBlocked": false,
+           *       "pause": null,
+           *       "nextReminder": {
+           *         "stage": "due",
+           *         "template": "due",
+           *         "at": "2026-12-16T02:00:00.000Z",
+           *         "why": [
+           *           "due date, 10:00 local"
+           *         ]
+           *       },
+           *       "nextReminderAt": "2026-12-16T02:00:00.000Z",
+           *       "horizon": "2027-01-15T16:00:00.000Z",
+           *       "messagesSent": [
+           *         {
+           *           "key": "pre-due-3d",
+           *           "stage": "pre-due-3d",
+           *           "template": "pre-due",
+           *           "variant": "A",
+           *           "locale": "zh-CN",
+           *           "requestedAt": "2026-12-13T02:00:00.000Z",
+           *           "scheduledFor": "2026-12-13T02:00:00.000Z",
+           *           "sentAt": "2026-12-13T02:00:01.000Z",
+           *           "recordedAt": "2026-12-13T02:00:01.000Z",
+           *           "segments": 1,
+           *           "encoding": "UCS-2"
+           *         }
+           *       ],
+           *       "skipped": [],
+           *       "failed": [],
+           *       "payments": [],
+           *       "answers": [],
+           *       "promises": [],
+           *       "handedOver": []
+           *     }
+           */
+          'application/json': components['schemas']['Loan'];
+        };
+      };
+      /** @description Invalid request (also: an API key in the query string) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No or unknown API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Key lacks the scope */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such item */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The operations inbox is not configured on this instance, or Temporal unreachable */
       503: {
         headers: {
           [name: string]: unknown;

@@ -144,6 +144,19 @@ describe.each(backEnds)('the operations inbox on %s', (_name, placeOf) => {
     expect((await loanOf(loan.loanId)).pause?.kind).toBe('dispute');
 
     const path = `/v1/operations/items/${encodeURIComponent(id)}`;
+    // The item's loan, as GET /v1/loans/:loanId answers it: the borrower's words masked without
+    // payloads:decode (the key needs no loans:read), read with it.
+    const masked = await mei.get(`${path}/loan`).expect(200);
+    expect(masked.body).toMatchObject({ loanId: loan.loanId, pause: { kind: 'dispute' } });
+    expect(masked.body.answers).toEqual([expect.objectContaining({ kind: 'dispute', reason: MASKED })]);
+    expect(JSON.stringify(masked.body)).not.toContain('13912345678');
+    const read = await as('lead', OPS_DECODE).get(`${path}/loan`).expect(200);
+    expect(read.body.answers[0].reason).toBe('这不是我的贷款 13912345678');
+    await mei.get('/v1/operations/items/no-such-item/loan').expect(404);
+    await withKey(() => app, LOANS_ONLY)
+      .get(`${path}/loan`)
+      .expect(403, /operations:read/);
+
     await mei
       .post(`${path}/claim`)
       .send({})

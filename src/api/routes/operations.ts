@@ -2,6 +2,7 @@
 // the loan), and the queues' counts for the operations page.
 import type { Request } from 'express';
 import { operatorOf } from '../auth';
+import { LOAN } from '../responses';
 import { INBOX_SUMMARY, ITEM, ITEM_LIST } from '../operations-responses';
 import { ProblemError } from '../problem';
 import { COMMON_ERRORS, parse, type RouteSpec } from '../route-spec';
@@ -87,6 +88,23 @@ export function operationsRoutes({ d, loans }: RouteContext): RouteSpec[] {
       responses: { 200: { description: 'The item', body: ITEM }, 404: NOT_FOUND, 503: UNAVAILABLE, ...COMMON_ERRORS },
       handler: async (req, res) => {
         res.json(await use().get(itemId(req), actor(req)));
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/operations/items/:itemId/loan',
+      operationId: 'getInboxItemLoan',
+      tag: 'operations',
+      summary: 'The item’s loan as it is now; a borrower’s words in its answers masked without payloads:decode',
+      auth: 'operations:read',
+      responses: {
+        200: { description: 'The loan', body: LOAN },
+        404: NOT_FOUND,
+        503: `${UNAVAILABLE}, or Temporal unreachable`,
+        ...COMMON_ERRORS,
+      },
+      handler: async (req, res) => {
+        res.json(await use().loan(itemId(req), actor(req)));
       },
     },
     {

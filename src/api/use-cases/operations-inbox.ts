@@ -243,10 +243,17 @@ export function operationsInbox(
     );
   }
 
+  /** The item's loan as operations see it (a borrower's words masked without payloads:decode). */
+  async function loan(id: string, actor: Actor) {
+    const item = await q.get(id);
+    if (!item) throw notFound();
+    return maskedLoan(await loans.readLoan(item.loanId), actor);
+  }
+
   async function summary(now = Date.now()) {
     return { at: new Date(now).toISOString(), queues: await q.counts(now) };
   }
 
-  return { list, get, claim, release, resolve, summary };
+  return { list, get, loan, claim, release, resolve, summary };
 }
 export type OperationsInbox = ReturnType<typeof operationsInbox>;
