@@ -203,7 +203,12 @@ export const MIGRATIONS: Record<Concern, Record<string, Migration>> = {
           .addColumn('before', 'text')
           .addColumn('after', 'text')
           .execute();
-        await db.schema.createIndex('audit_by_time').ifNotExists().on('audit_records').columns(['at_ms', 'id']).execute();
+        await db.schema
+          .createIndex('audit_by_time')
+          .ifNotExists()
+          .on('audit_records')
+          .columns(['at_ms', 'id'])
+          .execute();
         await db.schema
           .createIndex('audit_by_loan')
           .ifNotExists()

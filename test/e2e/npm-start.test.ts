@@ -3,7 +3,7 @@
 // a terminal and a process manager stop it, while reminders are being sent: Ctrl-C as the terminal
 // sends it (to npm, tsx and the program at once, relayed again by npm and tsx), SIGTERM, a mix, and
 // kill -9 of the program itself; each time nothing it started is left running or listening.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +146,54 @@ describe('npm start', () => {
       if (!listed.includes(`loan-${loanId}`)) await new Promise((r) => setTimeout(r, 200));
     }
     expect(listed).toContain(`loan-${loanId}`);
+
+    // The README's operations examples, as printed there, against this stack: a dispute is
+    // handed over, claimed and resolved by them, and the audit trail shows it.
+    const disputed = `L-OPS-${Date.now()}`;
+    const started = await client.POST('/v1/loans', {
+      body: {
+        loanId: disputed,
+        borrower: { name: '王女士', phone: '+8613800138001', locale: 'zh-CN', timezone: 'Asia/Shanghai' },
+        amountDue: 300000,
+        currency: 'CNY',
+        dueDate: localDate(Date.now(), 'Asia/Shanghai', 30),
+      },
+    });
+    expect(started.response.status).toBe(201);
+    const answered = await client.POST('/v1/loans/{loanId}/feedback', {
+      params: { path: { loanId: disputed } },
+      body: { kind: 'dispute', reason: 'not my loan' },
+    });
+    expect(answered.response.status).toBe(202);
+    await until(
+      'the dispute in the inbox',
+      async () => {
+        const r = await fetch(`${api}/v1/operations/items?loanId=${disputed}`, {
+          headers: { authorization: `Bearer ${key}` },
+        });
+        return ((await r.json()) as { items: unknown[] }).items.length === 1;
+      },
+      30_000,
+    );
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = (after: string) => {
+      const from = readme.indexOf('```sh', readme.indexOf(after));
+      return readme.slice(from + 5, readme.indexOf('```', from + 5)).replaceAll('http://127.0.0.1:3000', api);
+    };
+    const run = (script: string) =>
+      execFileSync('bash', ['-euo', 'pipefail', '-c', script], {
+        env: { ...process.env, KEY: key, LOAN: disputed },
+        encoding: 'utf8',
+      });
+    const worked = run(block('## Operations'));
+    expect(worked).toContain('"queues"');
+    expect(worked).toContain('"state":"resolved"');
+    const loan = await client.GET('/v1/loans/{loanId}', { params: { path: { loanId: disputed } } });
+    expect(loan.data).toMatchObject({ status: 'active', pause: null });
+    const audited = run(block('### Audit trail'));
+    for (const action of ['startLoan', 'reportAnswer', 'claimInboxItem', 'resolveInboxItem'])
+      expect(audited).toContain(action);
+    expect(audited).toContain('at,actor_key,actor_user,action');
 
     expect(await stop(first)).toBe(0);
     expect(first.output()).toContain('Stopped.');
