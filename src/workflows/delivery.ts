@@ -74,6 +74,12 @@ export function smsActivities(): ActivityInterfaceFor<Activities> {
 type SmsReceipt = Awaited<ReturnType<Activities['sendSms']>>;
 
 /** What a delivery reads and changes of its loan. */
+/** The patches a loan asks at its start, before its first await, and keeps (see loanReminder). */
+export interface EarlyPatches {
+  sendTimeRules: boolean;
+  reminderRules: boolean;
+}
+
 export interface DeliveryContext {
   readonly s: LoanStatus;
   /** The loan as it stands now: its contact may change while a send is under way. */
@@ -91,6 +97,8 @@ export interface DeliveryContext {
   canText(): boolean;
   pause(kind: PauseKind): void;
   handOver(kind: string, detail?: Record<string, unknown>): void;
+  /** Patches asked at the loan's start (see loanReminder). */
+  readonly earlyPatches?: EarlyPatches;
 }
 
 export type DeliveryOutcome = 'sent' | 'withdrawn' | 'window-closed' | 'failed';
@@ -122,7 +130,7 @@ export async function deliver(
   const isThanks = point.template === 'thank-you';
   // Added after v4, with the send-time rules: a promise to pay made while the send is under way
   // withdraws it too (before, a send already started went out during the promise).
-  const promiseWithdraws = !isThanks && patched('send-time-rules');
+  const promiseWithdraws = !isThanks && (ctx.earlyPatches?.sendTimeRules ?? patched('send-time-rules'));
   const moot = () =>
     isThanks
       ? !mayThank(s)

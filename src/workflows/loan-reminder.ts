@@ -51,18 +51,8 @@ const operations = proxyActivities<Activities>({
   retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes', maximumAttempts: 150 },
 });
 
-/**
- * What the worker running the loan says of itself, answered in its own process: how loans started
- * before v7 ask it. A local activity whose answer came as its first workflow task was being
- * completed left a history whose replay runs ahead of the task boundary (and a patch asked after it
- * then reads as absent): such a loan stopped the first time a worker had to rebuild it.
- */
+/** What the worker running the loan says of itself: answered at once, in its own process. */
 const workerSettings = proxyLocalActivities<Activities>({ startToCloseTimeout: '10 seconds' });
-/** How loans ask it since v7: an activity on the loan's own queue, whose answer always opens a task of its own. */
-const settings = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
-});
 
 export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus> {
   const sms = smsActivities();
@@ -96,15 +86,20 @@ export async function loanReminder(input: LoanReminderInput): Promise<LoanStatus
   // configuration, or what its Temporal server supports), asked once per loan and carried on.
   // Loans started before read it from their input, where only tests ever set it.
   const byWorker = patched('search-attributes-by-worker');
-  const carriedPublishing = input.carried?.searchAttributes;
-  const publishing = !byWorker
-    ? (input as LegacyInput).publishSearchAttributes !== false
-    : carriedPublishing !== undefined
-      ? carriedPublishing
-      : // Added after v6 (see workerSettings): asked by an activity, not a local one.
-        patched('worker-settings-by-activity')
-        ? await settings.searchAttributesPublished()
-        : await workerSettings.searchAttributesPublished();
+  // Added after v6: the patches the loan's first plan and send ask are asked here, before the
+  // worker is asked its settings, and kept. A local activity's answer that came as the first
+  // workflow task was being completed left a history whose replay runs the code after it inside
+  // that first task, before the later task's patch markers are known: a patch asked there read as
+  // absent and the loan stopped the first time a worker rebuilt it. Loans started before ask them
+  // where they did.
+  if (patched('patches-before-settings'))
+    state.earlyPatches = {
+      sendTimeRules: patched('send-time-rules'),
+      reminderRules: patched('reminder-rules-recorded'),
+    };
+  const publishing = byWorker
+    ? (input.carried?.searchAttributes ?? (await workerSettings.searchAttributesPublished()))
+    : (input as LegacyInput).publishSearchAttributes !== false;
   const publish = searchAttributePublisher(publishing);
 
   // ---- The loop: plan, sleep until the next reminder or a change, send ----

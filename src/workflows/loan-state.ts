@@ -14,7 +14,7 @@ import { promiseBroken, promiseDateRefusal, promiseEndsAt } from '../domain/prom
 import { expandPolicy, horizonOf, type PlannedPoint } from '../domain/schedule';
 import { applyPayment, balanceFor, classifyPayment, totalPaid } from '../domain/settlement';
 import { abVariant } from '../domain/variants';
-import type { DeliveryContext } from './delivery';
+import type { DeliveryContext, EarlyPatches } from './delivery';
 import { EventBuffer } from './event-buffer';
 import type {
   Cadence,
@@ -53,6 +53,8 @@ export class LoanState implements DeliveryContext {
   version = 0;
   /** Hand-overs to operations not yet sent. */
   readonly pendingOps: Array<{ kind: string; detail: Record<string, unknown> }> = [];
+  /** Patches asked at the start and kept (see loanReminder); unset for loans started before that. */
+  earlyPatches?: EarlyPatches;
   /** The plan for the terms it was worked out for (see planOf in planning.ts). */
   planMemo: { key: string; plan: PlannedPoint[]; horizon: number } | undefined;
 

@@ -56,11 +56,11 @@ export function planNext(state: LoanState, now: number): PlanStep {
   // or not), a pre-due or due text never goes out once the due date has passed, and an overdue
   // loan that can be reminded again after a pause restarts its cadence from the pause's end
   // (src/domain/schedule.ts). Loans replay what they did before it as they did it.
-  const rules = patched('send-time-rules');
+  const rules = state.earlyPatches?.sendTimeRules ?? patched('send-time-rules');
   // Added after v6: each reminder planned, moved, skipped or sent records the rules that decided
   // it (event detail `rule`, and a reminder-skipped event per point skipped), for the audit trail.
   // Loans replay what they recorded before it: the new events would renumber later ones.
-  const recordsRules = patched('reminder-rules-recorded');
+  const recordsRules = state.earlyPatches?.reminderRules ?? patched('reminder-rules-recorded');
   const overdueFrom = rules ? overdueFromFor(policy, s.dueDate, s.timezone) : undefined;
   if (rules) {
     if (state.canText()) state.breakPromiseIfDue(now); // first: the restart below counts from the promise's end
