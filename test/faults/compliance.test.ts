@@ -5,7 +5,7 @@
 // loans, at random moments. Then an independent checker (compliance-checker.ts, which shares no
 // rule code with the engine) reads the outbox and the event store and counts every message that
 // broke a rule of the brief. The target is zero; the checker's own tests first show it can count.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DateTime, Duration } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
+import { loanWorkflows } from '../../src/api/loan-workflow';
+import { createMetrics } from '../../src/api/metrics';
+import { ProblemError } from '../../src/api/problem';
+import type { ResolveItem } from '../../src/api/schemas';
+import { operationsInbox, type Actor } from '../../src/api/use-cases/operations-inbox';
+import { createLogger } from '../../src/log';
 import type { Loan, Locale } from '../../src/domain/loan';
 import type { Policy } from '../../src/domain/policy-schema';
 import type { OutboxLine } from '../../src/sms/outbox';
@@ -766,11 +772,18 @@ async function crowd(sims: Sim[], rnd: Rng) {
   const store = new SqliteEventStore(join(dir, 'events.sqlite'));
   const sms = new KeyedOutbox(new OutboxProvider(outboxPath));
   const taskQueue = `compliance-${randomUUID()}`;
+  // The hand-overs go to the operations inbox; operations work the crowd's holds through it.
+  const operations = tempOperations();
+  const inbox = operationsInbox(
+    { operations, metrics: createMetrics(), pageTokenKey: randomBytes(32) },
+    loanWorkflows({ client: server.client, log: createLogger('silent', 'compliance-operations') }),
+  );
+  const operator: Actor = { key: 'compliance', user: 'ops-crowd', mayDecode: false };
   const workers = await createWorkers({
     connection: server.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ searchAttributes: false, sms, operations: tempOperations(), events: store }),
+    activities: createActivities({ searchAttributes: false, sms, operations, events: store }),
   });
   const byId = new Map(sims.map((s) => [`loan-${s.loan.loanId}`, s]));
   const handle = (s: Sim) => server.client.workflow.getHandle(`loan-${s.loan.loanId}`);
@@ -802,8 +815,41 @@ async function crowd(sims: Sim[], rnd: Rng) {
     }
   };
 
+  /** The loan's next new number (a distinct one each time). */
+  const nextPhone = (s: Sim) => {
+    const k = s.phones + 1;
+    const n = String(sims.indexOf(s)).padStart(7, '0');
+    return s.loan.borrower.locale === 'zh-CN' ? `+86137${k}${n}` : `+1303${k % 10}${n.slice(1)}`;
+  };
+  /** Items of the loan still waiting for a person, of these kinds. */
+  const waiting = (s: Sim, kinds: readonly string[]) =>
+    operations.find({ loanId: s.loan.loanId, kinds, states: ['open', 'claimed'], limit: 100 });
+  /**
+   * Operations take the loan's first waiting item of these kinds from the inbox and resolve it;
+   * the others of those kinds, now answered, with no action. False when none is filed yet (the
+   * next round looks again) or the loan refused.
+   */
+  const resolveFromInbox = async (s: Sim, kinds: readonly string[], resolution: ResolveItem): Promise<boolean> => {
+    const [item, ...rest] = await waiting(s, kinds);
+    if (!item) return false;
+    await inbox.claim(item.id, operator);
+    try {
+      await inbox.resolve(item.id, resolution, operator);
+    } catch (err) {
+      if (!(err instanceof ProblemError) || err.status >= 500) throw err;
+      await inbox.release(item.id, operator);
+      return false;
+    }
+    inboxResolved[`${item.kind}:${resolution.resolution}`] =
+      (inboxResolved[`${item.kind}:${resolution.resolution}`] ?? 0) + 1;
+    for (const other of rest) await inbox.resolve(other.id, { resolution: 'no-action' }, operator);
+    return true;
+  };
+  const inboxResolved: Record<string, number> = {};
+
   const c = {
     counts,
+    inboxResolved,
     /** The keys of the messages a loan was sent. */
     sent: (s: Sim) => sms.keys.get(s.loan.loanId) ?? [],
     workers,
@@ -885,9 +931,8 @@ async function crowd(sims: Sim[], rnd: Rng) {
       if (s.answers.length) await signal(() => handle(s).signal(borrowerAnswerSignal, rnd.pick(s.answers)));
     },
     async newPhone(s: Sim) {
+      const phone = nextPhone(s);
       s.phones++;
-      const n = String(sims.indexOf(s)).padStart(7, '0');
-      const phone = s.loan.borrower.locale === 'zh-CN' ? `+86137${s.phones}${n}` : `+1303${s.phones % 10}${n.slice(1)}`;
       const at = await now();
       if (await update(() => handle(s).executeUpdate(changeContactUpdate, { args: [{ phone }] }))) {
         log(s, { kind: 'new-phone', at, phone });
@@ -900,6 +945,49 @@ async function crowd(sims: Sim[], rnd: Rng) {
         log(s, { kind: 'resume', at });
         s.holds.clear();
       }
+    },
+    /** Operations resolve the loan's dispute or hardship from the inbox: the loan resumes. */
+    async resumeFromInbox(s: Sim) {
+      const at = await now();
+      if (await resolveFromInbox(s, ['dispute', 'hardship'], { resolution: 'resume' })) {
+        log(s, { kind: 'resume', at });
+        s.holds.clear();
+      }
+    },
+    /** Operations resolve the loan's wrong number from the inbox with the number they found. */
+    async newPhoneFromInbox(s: Sim) {
+      const phone = nextPhone(s);
+      const at = await now();
+      if (await resolveFromInbox(s, ['wrong-number', 'undeliverable'], { resolution: 'new-number', phone })) {
+        s.phones++;
+        log(s, { kind: 'new-phone', at, phone });
+        s.wrongNumber = false;
+      }
+    },
+    /**
+     * Every hand-over the loans made (their own record of them) against the inbox: each once, of
+     * its kind, in its order. Asked while the workers run (a closed loan answers its queries).
+     */
+    async inboxCheck() {
+      const items = await operations.list();
+      const byLoan = new Map<string, string[]>();
+      for (const i of items) byLoan.set(i.loanId, [...(byLoan.get(i.loanId) ?? []), i.kind]);
+      const ids = new Set(items.map((i) => i.idempotencyKey));
+      const mismatched: string[] = [];
+      let handedOver = 0;
+      await pool(
+        sims.filter((s) => s.started),
+        16,
+        async (s) => {
+          const kinds = (await handle(s).query(loanStatusQuery)).handedOver.map((h) => h.kind);
+          handedOver += kinds.length;
+          const filed = byLoan.get(s.loan.loanId) ?? [];
+          if (JSON.stringify(filed) !== JSON.stringify(kinds))
+            mismatched.push(`${s.loan.loanId}: loan ${kinds.join(',')} inbox ${filed.join(',')}`);
+        },
+      );
+      const waitingNow = (await operations.find({ states: ['open', 'claimed'], limit: 100_000 })).length;
+      return { handedOver, items: items.length, distinctIds: ids.size, mismatched, waiting: waitingNow };
     },
     /** A promise to pay `days` ahead (random within the policy's limit if not given). */
     async promise(s: Sim, days?: number) {
@@ -925,8 +1013,9 @@ async function crowd(sims: Sim[], rnd: Rng) {
     async act(randomActs: boolean) {
       const running = sims.filter((s) => s.started && !s.done && !s.closed);
       await pool(running, 16, async (s) => {
-        if (s.wrongNumber && (rnd.chance(0.3) || !randomActs)) return c.newPhone(s);
-        if (s.holds.size && (rnd.chance(0.3) || !randomActs)) return c.resume(s);
+        // Operations work from their inbox: a wrong number replaced, a dispute or hardship resolved.
+        if (s.wrongNumber && (rnd.chance(0.3) || !randomActs)) return c.newPhoneFromInbox(s);
+        if (s.holds.size && (rnd.chance(0.3) || !randomActs)) return c.resumeFromInbox(s);
         if (!randomActs || !rnd.chance(0.12)) return;
         const paidUp = s.paid >= s.loan.amountDue;
         const what = rnd.weighted({
@@ -1361,6 +1450,7 @@ describe('loans on the time-skipping server', () => {
     await env.sleep(t0 - (await env.currentTimeMs()));
 
     const c = await crowd(sims, rnd);
+    let inbox: Awaited<ReturnType<typeof c.inboxCheck>> | undefined;
     // Some loans start already overdue, most due within a month of their start.
     const startWave = (w: number) =>
       c.start(
@@ -1389,6 +1479,7 @@ describe('loans on the time-skipping server', () => {
           steps++;
         }
         await c.skip(0);
+        inbox = await c.inboxCheck();
       }),
     );
     const serverDays = Math.round(((await c.now()) - t0) / DAY);
@@ -1410,6 +1501,7 @@ describe('loans on the time-skipping server', () => {
           loansAcrossDst: report.loansAcrossDst,
           maxDelayMs: report.maxDelayMs,
           acts: c.counts,
+          inbox: { ...inbox, mismatched: inbox?.mismatched.slice(0, 5), resolved: c.inboxResolved },
           ...s,
         },
         null,
@@ -1423,13 +1515,22 @@ describe('loans on the time-skipping server', () => {
       lost: report.lost.length,
       duplicated: report.duplicated,
       violations: report.violations.length,
-      detail: `seed ${SEED}; ${report.messages} SMS checked (${report.thankYous} thank-yous; ${report.overdueReminders} sent while overdue; ${report.dstDayMessages} on DST days, ${report.loansAcrossDst} loans texted at two UTC offsets; ${report.pauseEndsChecked} ends of holds on overdue loans); ${ruleCounts('crowd', report)}; ${steps} steps, ${seconds} s`,
+      detail: `seed ${SEED}; ${report.messages} SMS checked (${report.thankYous} thank-yous; ${report.overdueReminders} sent while overdue; ${report.dstDayMessages} on DST days, ${report.loansAcrossDst} loans texted at two UTC offsets; ${report.pauseEndsChecked} ends of holds on overdue loans); ${ruleCounts('crowd', report)}; ${inbox?.items ?? 0} hand-overs in the operations inbox (${inbox?.mismatched.length ?? 'unknown'} not as the loans made them), ${Object.values(c.inboxResolved).reduce((a, b) => a + b, 0)} resolved from it; ${steps} steps, ${seconds} s`,
     });
 
     expect(s.examples).toEqual([]);
     expect(report.violations).toHaveLength(0);
     expect(report.lost).toEqual([]);
     expect(report.duplicated).toBe(0);
+    // Every hand-over the loans made is in the inbox once, of its kind and in its order, and
+    // operations' resolutions from it acted on the loans (their resumes and new numbers above).
+    expect(inbox?.mismatched).toEqual([]);
+    expect(inbox?.items).toBe(inbox?.handedOver);
+    expect(inbox?.distinctIds).toBe(inbox?.items);
+    expect(inbox?.items).toBeGreaterThan(0);
+    expect(c.inboxResolved['dispute:resume'] ?? 0).toBeGreaterThan(0);
+    expect(c.inboxResolved['hardship:resume'] ?? 0).toBeGreaterThan(0);
+    expect(c.inboxResolved['wrong-number:new-number'] ?? 0).toBeGreaterThan(0);
     // The run exercised what it claims to: every kind of act, texts on DST days, most loans texted.
     for (const k of [
       'payment',
