@@ -3,9 +3,7 @@
 // store has no way to change or remove a record, and the database refuses to (triggers). Records
 // hold summaries (statuses, amounts, kinds, field names), never a name, a number or anyone's words.
 import { randomBytes } from 'node:crypto';
-import type Database from 'better-sqlite3';
-import type { Pool } from 'pg';
-import { forSqlite, postgresStore, sqliteStore, type Ready, type StoreLocation } from '../store/sql';
+import { sqlRunner, type SqlRunner, type StoreLocation } from '../store/sql';
 
 export type AuditOutcome = 'accepted' | 'refused' | 'failed';
 export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['accepted', 'refused', 'failed'];
@@ -110,9 +108,21 @@ function findStatement(q: AuditQuery): { sql: string; params: unknown[] } {
   return { sql, params };
 }
 
-abstract class SqlAuditTrail implements AuditTrail {
-  protected abstract query<R>(sql: string, params: readonly unknown[]): Promise<R[]>;
-  abstract close(): Promise<void>;
+class SqlAuditTrail implements AuditTrail {
+  private readonly runner: SqlRunner;
+
+  constructor(at: StoreLocation) {
+    // An audit record is evidence: synced before the store reports it written.
+    this.runner = sqlRunner(at, 'operations', { durable: true });
+  }
+
+  private query<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
+    return this.runner.query<R>(sql, params);
+  }
+
+  close(): Promise<void> {
+    return this.runner.close();
+  }
 
   async append(r: NewAuditRecord): Promise<AuditRecord> {
     const atMs = r.atMs ?? Date.now();
@@ -148,56 +158,7 @@ abstract class SqlAuditTrail implements AuditTrail {
   }
 }
 
-export class SqliteAuditTrail extends SqlAuditTrail {
-  private readonly db: Database.Database;
-  private readonly opened: Ready;
-
-  constructor(readonly path: string) {
-    super();
-    // An audit record is evidence: synced before the store reports it written.
-    const store = sqliteStore(path, 'operations', { durable: true });
-    this.db = store.db;
-    this.opened = store.ready;
-  }
-
-  protected async query<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
-    await this.opened.ready;
-    const st = this.db.prepare(forSqlite(sql));
-    if (st.reader) return st.all(...params) as R[];
-    st.run(...params);
-    return [];
-  }
-
-  close(): Promise<void> {
-    this.db.close();
-    return Promise.resolve();
-  }
-}
-
-export class PostgresAuditTrail extends SqlAuditTrail {
-  private readonly pool: Pool;
-  private readonly opened: Ready;
-  private readonly release: () => Promise<void>;
-
-  constructor(databaseUrl: string) {
-    super();
-    const store = postgresStore(databaseUrl, 'operations');
-    this.pool = store.pool;
-    this.opened = store.ready;
-    this.release = store.release;
-  }
-
-  protected async query<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
-    await this.opened.ready;
-    return (await this.pool.query(sql, params as unknown[])).rows as R[];
-  }
-
-  close(): Promise<void> {
-    return this.release();
-  }
-}
-
 /** The audit trail where the operations inbox is: the same SQLite file, or the shared database. */
 export function openAuditTrail(at: StoreLocation): AuditTrail {
-  return 'databaseUrl' in at ? new PostgresAuditTrail(at.databaseUrl) : new SqliteAuditTrail(at.sqlitePath);
+  return new SqlAuditTrail(at);
 }

@@ -3,11 +3,9 @@
 // the shared PostgreSQL database with DATABASE_URL); each item has an idempotency key, so a
 // retried activity on any machine files it once. A borrower's own words in an item are stored only
 // encrypted under the payload keys (see CLEAR_DETAIL).
-import type Database from 'better-sqlite3';
 import { Duration } from 'luxon';
-import type { Pool } from 'pg';
 import { isSealedText, type EncryptionCodec } from '../codec/encryption';
-import { forSqlite, postgresStore, sqliteStore, type Ready, type StoreLocation } from '../store/sql';
+import { sqlRunner, type SqlRunner, type StoreLocation } from '../store/sql';
 
 export interface OperationsItem {
   loanId: string;
@@ -264,12 +262,25 @@ function insertParams(item: OperationsItem, options: OperationsQueueOptions): un
   return [item.idempotencyKey, item.loanId, item.kind, detail, new Date(now).toISOString(), now, dueBy];
 }
 
-/** The queue's logic over one back end's `query` (rows of a statement written with $1..$n). */
-abstract class SqlOperationsQueue implements OperationsQueue {
-  protected abstract query<R>(sql: string, params: readonly unknown[]): Promise<R[]>;
-  abstract close(): Promise<void>;
+/** The queue over one concern's store: a SQLite file, or the shared PostgreSQL database. */
+class SqlOperationsQueue implements OperationsQueue {
+  private readonly runner: SqlRunner;
 
-  constructor(protected readonly options: OperationsQueueOptions) {}
+  constructor(
+    at: StoreLocation,
+    protected readonly options: OperationsQueueOptions,
+  ) {
+    // A hand-over is a promise to a borrower that a person will look: synced before it is reported filed.
+    this.runner = sqlRunner(at, 'operations', { durable: true });
+  }
+
+  private query<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
+    return this.runner.query<R>(sql, params);
+  }
+
+  close(): Promise<void> {
+    return this.runner.close();
+  }
 
   async file(item: OperationsItem): Promise<{ filedAt: string; duplicate: boolean }> {
     const [row] = await this.query<{ filed_at: string }>(INSERT, insertParams(item, this.options));
@@ -311,59 +322,14 @@ abstract class SqlOperationsQueue implements OperationsQueue {
 }
 
 export class SqliteOperationsQueue extends SqlOperationsQueue {
-  private readonly db: Database.Database;
-  private readonly opened: Ready;
-
   constructor(
     readonly path: string,
     options: OperationsQueueOptions = {},
   ) {
-    super(options);
-    // A hand-over is a promise to a borrower that a person will look: synced before it is reported filed.
-    const store = sqliteStore(path, 'operations', { durable: true });
-    this.db = store.db;
-    this.opened = store.ready;
-  }
-
-  protected async query<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
-    await this.opened.ready;
-    const st = this.db.prepare(forSqlite(sql));
-    if (st.reader) return st.all(...params) as R[];
-    st.run(...params);
-    return [];
-  }
-
-  close(): Promise<void> {
-    this.db.close();
-    return Promise.resolve();
-  }
-}
-
-export class PostgresOperationsQueue extends SqlOperationsQueue {
-  private readonly pool: Pool;
-  private readonly opened: Ready;
-  private readonly release: () => Promise<void>;
-
-  constructor(databaseUrl: string, options: OperationsQueueOptions = {}) {
-    super(options);
-    const store = postgresStore(databaseUrl, 'operations');
-    this.pool = store.pool;
-    this.opened = store.ready;
-    this.release = store.release;
-  }
-
-  protected async query<R>(sql: string, params: readonly unknown[]): Promise<R[]> {
-    await this.opened.ready;
-    return (await this.pool.query(sql, params as unknown[])).rows as R[];
-  }
-
-  close(): Promise<void> {
-    return this.release();
+    super({ sqlitePath: path }, options);
   }
 }
 
 export function openOperationsQueue(at: StoreLocation, options: OperationsQueueOptions = {}): OperationsQueue {
-  return 'databaseUrl' in at
-    ? new PostgresOperationsQueue(at.databaseUrl, options)
-    : new SqliteOperationsQueue(at.sqlitePath, options);
+  return 'sqlitePath' in at ? new SqliteOperationsQueue(at.sqlitePath, options) : new SqlOperationsQueue(at, options);
 }

@@ -145,3 +145,38 @@ export function postgresStore(databaseUrl: string, concern: Concern) {
 
 /** Statements are written with $1..$n, each used once and in order, which SQLite reads as ?. */
 export const forSqlite = (sql: string) => sql.replace(/\$\d+/g, '?');
+
+/** Statements written with $1..$n over one concern's store, whichever back end holds it. */
+export interface SqlRunner {
+  /** The statement's rows (none for a statement that returns nothing). */
+  query<R>(sql: string, params: readonly unknown[]): Promise<R[]>;
+  close(): Promise<void>;
+}
+
+/** A runner over a concern's store: its SQLite file (synced on every write with `durable`) or the shared database. */
+export function sqlRunner(at: StoreLocation, concern: Concern, opts: { durable: boolean }): SqlRunner {
+  if ('databaseUrl' in at) {
+    const { pool, ready, release } = postgresStore(at.databaseUrl, concern);
+    return {
+      async query<R>(sql: string, params: readonly unknown[]) {
+        await ready.ready;
+        return (await pool.query(sql, params as unknown[])).rows as R[];
+      },
+      close: release,
+    };
+  }
+  const { db, ready } = sqliteStore(at.sqlitePath, concern, opts);
+  return {
+    async query<R>(sql: string, params: readonly unknown[]) {
+      await ready.ready;
+      const st = db.prepare(forSqlite(sql));
+      if (st.reader) return st.all(...params) as R[];
+      st.run(...params);
+      return [];
+    },
+    close() {
+      db.close();
+      return Promise.resolve();
+    },
+  };
+}
