@@ -20,6 +20,9 @@ import { ProblemError } from '../../src/api/problem';
 import type { ResolveItem } from '../../src/api/schemas';
 import { operationsInbox, type Actor } from '../../src/api/use-cases/operations-inbox';
 import { createLogger } from '../../src/log';
+import { openOperationsQueue } from '../../src/operations/queue';
+import type { StoreLocation } from '../../src/store/sql';
+import { freshSchema, startPostgres, type TestPostgres } from '../helpers/postgres';
 import type { Loan, Locale } from '../../src/domain/loan';
 import type { Policy } from '../../src/domain/policy-schema';
 import type { OutboxLine } from '../../src/sms/outbox';
@@ -754,8 +757,11 @@ beforeAll(async () => {
   env = await timeSkippingEnv();
 });
 
+/** PostgreSQL for the random crowd's inbox, started when it first runs. */
+let pg: TestPostgres | undefined;
 afterAll(async () => {
   await env?.teardown();
+  await pg?.stop();
 });
 
 /**
@@ -764,7 +770,7 @@ afterAll(async () => {
  * (logging each act the loan accepted, with the server time before it, for the checker), and
  * check the result.
  */
-async function crowd(sims: Sim[], rnd: Rng) {
+async function crowd(sims: Sim[], rnd: Rng, inboxAt?: StoreLocation) {
   // This crowd's server, kept should the test move on to another (see watchClock).
   const server = env;
   const dir = mkdtempSync(join(tmpdir(), 'loan-reminders-compliance-'));
@@ -773,7 +779,7 @@ async function crowd(sims: Sim[], rnd: Rng) {
   const sms = new KeyedOutbox(new OutboxProvider(outboxPath));
   const taskQueue = `compliance-${randomUUID()}`;
   // The hand-overs go to the operations inbox; operations work the crowd's holds through it.
-  const operations = tempOperations();
+  const operations = inboxAt ? openOperationsQueue(inboxAt) : tempOperations();
   const inbox = operationsInbox(
     { operations, metrics: createMetrics(), pageTokenKey: randomBytes(32) },
     loanWorkflows({ client: server.client, log: createLogger('silent', 'compliance-operations') }),
@@ -1062,6 +1068,7 @@ async function crowd(sims: Sim[], rnd: Rng) {
       const events = await store.between(0, 8.64e15);
       const report = checkCompliance({ loans: sims.map((s) => s.checked), outbox: readOutboxFile(outboxPath), events });
       await store.close();
+      await operations.close();
       writeTimelines(report, sims, events);
       return report;
     },
@@ -1344,6 +1351,7 @@ describe('loans on the time-skipping server', () => {
       return { at: at.toMillis(), run: (c) => c.start([s], () => -h.days) };
     });
     const c = await crowd(sims, rnd);
+    let inbox: Awaited<ReturnType<typeof c.inboxCheck>> | undefined;
     await runWorkersUntil(c.workers, async () => {
       await c.start(
         held.map((x) => x.s),
@@ -1367,6 +1375,7 @@ describe('loans on the time-skipping server', () => {
       // Until every loan ends: its last point (29 days after the due date), then 30 days' listening.
       for (let day = 0; day <= 90 && !sims.every((s) => s.done); day += 3) await c.skip(3 * DAY);
       await c.skip(0);
+      inbox = await c.inboxCheck();
     });
     const report = await c.check();
     console.log(
@@ -1374,6 +1383,7 @@ describe('loans on the time-skipping server', () => {
         {
           seed: SEED,
           loans: sims.length,
+          inbox: { ...inbox, mismatched: inbox?.mismatched.slice(0, 5) },
           messages: report.messages,
           overdueReminders: report.overdueReminders,
           pauseEndsChecked: report.pauseEndsChecked,
@@ -1403,6 +1413,11 @@ describe('loans on the time-skipping server', () => {
     expect(c.counts.promise).toBe(2 * (zones.length + 3));
     expect(report.overdueReminders).toBeGreaterThanOrEqual(sims.length);
     expect(report.pauseEndsChecked).toBeGreaterThanOrEqual(holdScripts.length * zones.length);
+    // Every hand-over in the inbox (on SQLite here, on PostgreSQL for the random crowd) once.
+    expect(inbox?.mismatched).toEqual([]);
+    expect(inbox?.items).toBe(inbox?.handedOver);
+    expect(inbox?.distinctIds).toBe(inbox?.items);
+    expect(inbox?.items).toBeGreaterThanOrEqual(4 * (zones.length + 3));
   });
 
   // Once more on a server of its own should the server's clock stop: the time-skipping server has
@@ -1449,7 +1464,9 @@ describe('loans on the time-skipping server', () => {
     const t0 = Math.max(await env.currentTimeMs(), clock.minus({ days: 21 }).toMillis());
     await env.sleep(t0 - (await env.currentTimeMs()));
 
-    const c = await crowd(sims, rnd);
+    // The inbox on PostgreSQL here, as several machines share it.
+    pg ??= await startPostgres();
+    const c = await crowd(sims, rnd, { databaseUrl: await freshSchema(pg.url) });
     let inbox: Awaited<ReturnType<typeof c.inboxCheck>> | undefined;
     // Some loans start already overdue, most due within a month of their start.
     const startWave = (w: number) =>
