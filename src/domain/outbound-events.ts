@@ -8,6 +8,7 @@ import type { LoanEvent } from './events';
 export const OUTBOUND_EVENT_TYPES = [
   'handover.filed',
   'loan.paid',
+  'loan.unresolved',
   'loan.closed',
   'borrower.opted_out',
   'message.failed',
@@ -76,6 +77,14 @@ export function outboundEventsOf(batch: readonly LoanEvent[] | undefined): Outbo
       const status = typeof e.detail?.status === 'string' ? e.detail.status : 'closed';
       if (status === 'paid')
         out.push({ ...base, id: `${e.loanId}:loan.paid`, type: 'loan.paid', data: { loanId: e.loanId, ...money } });
+      // The schedule ran out and the listening time passed without payment in full.
+      if (status === 'unresolved')
+        out.push({
+          ...base,
+          id: `${e.loanId}:loan.unresolved`,
+          type: 'loan.unresolved',
+          data: { loanId: e.loanId, ...money },
+        });
       out.push({
         ...base,
         id: `${e.loanId}:loan.closed`,

@@ -106,6 +106,13 @@ export function planNext(state: LoanState, now: number): PlanStep {
     if (!rules) state.breakPromiseIfDue(now);
   }
   const planned = s.nextReminder;
+  // A reminder planned that no longer goes out because the loan may not be texted: why not.
+  if (recordsRules && planned && !next && !state.finished() && !state.canText())
+    state.events.record('reminder-skipped', {
+      stage: planned.stage,
+      template: planned.template,
+      detail: { plannedFor: planned.at, rule: blockedRule(s) },
+    });
   s.nextReminder = next
     ? { stage: next.point.stage, template: next.point.template, at: iso(next.at), why: next.why }
     : null;
@@ -118,4 +125,12 @@ export function planNext(state: LoanState, now: number): PlanStep {
     });
   }
   return { next, plan, horizon, promiseHeld, recordsRules };
+}
+
+/** What keeps the loan from being texted, as a rule id: an opt-out, a wrong number, a hold. */
+function blockedRule(s: LoanState['s']): string {
+  if (s.optedOut) return 'opt-out';
+  if (s.numberBlocked) return 'number-blocked';
+  if (s.pause) return `hold:${s.pause.kind}`;
+  return 'blocked';
 }

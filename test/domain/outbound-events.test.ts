@@ -16,7 +16,7 @@ const ev = (seq: number, kind: LoanEvent['kind'], fields: Partial<LoanEvent> = {
 });
 
 describe('outbound events', () => {
-  it('a paid loan is paid and closed, once per loan', () => {
+  it('a paid loan is paid and closed, an unresolved one unresolved and closed, once per loan', () => {
     const out = outboundEventsOf([ev(9, 'completed', { outstanding: 0, detail: { status: 'paid' } })]);
     expect(out).toEqual([
       {
@@ -33,7 +33,10 @@ describe('outbound events', () => {
       },
     ]);
     const unresolved = outboundEventsOf([ev(9, 'completed', { outstanding: 500, detail: { status: 'unresolved' } })]);
-    expect(unresolved.map((e) => [e.type, e.data.status])).toEqual([['loan.closed', 'unresolved']]);
+    expect(unresolved.map((e) => [e.id, e.type, e.data.status])).toEqual([
+      ['L-1:loan.unresolved', 'loan.unresolved', undefined],
+      ['L-1:loan.closed', 'loan.closed', 'unresolved'],
+    ]);
   });
 
   it('an opt-out is one event per loan, however often the borrower says it; other answers are none', () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
 import { SqliteEventStore } from '../../src/store/event-store-sql';
 import { createWorkers } from '../../src/worker';
-import { loanStatusQuery } from '../../src/workflows/messages';
+import { borrowerAnswerSignal, loanStatusQuery } from '../../src/workflows/messages';
 import { loanReminder } from '../../src/workflows/loan-reminder';
 import {
   localDate,
@@ -62,10 +62,33 @@ describe('the rules behind each reminder', () => {
           },
         ],
       });
+      // A second loan whose borrower opts out before the due reminder.
+      const stopped = await env.client.workflow.start(loanReminder, {
+        taskQueue,
+        workflowId: `loan-${loanId}-stop`,
+        args: [
+          {
+            loan: {
+              loanId: `${loanId}-stop`,
+              borrower: { name: '李女士', phone: '+8613800138009', locale: 'zh-CN', timezone },
+              amountDue: 1000,
+              currency: 'CNY',
+              dueDate: localDate(start, timezone, 3),
+            },
+            lender: TEST_LENDER,
+            policy,
+          },
+        ],
+      });
       await handle.query(loanStatusQuery);
+      await stopped.query(loanStatusQuery);
+      await stopped.signal(borrowerAnswerSignal, { kind: 'opt-out', answerId: 'stop-1' });
+      await stopped.query(loanStatusQuery);
       await env.sleep(6 * 86_400_000);
       await handle.query(loanStatusQuery);
       await handle.terminate('test over');
+      // The opted-out loan listens for payment until its horizon, then ends and records its events.
+      expect((await stopped.result()).status).toBe('unresolved');
     });
     const events = await store.forLoan(loanId);
     const of = (kind: string) => events.filter((e) => e.kind === kind);
@@ -80,6 +103,12 @@ describe('the rules behind each reminder', () => {
         .map((e) => `${e.stage}: ${String(e.detail?.rule)}`);
     expect(rules('reminder-planned')).toEqual(['due: point', 'overdue: point cap:1/P2D']);
     expect(rules('message-sent')).toEqual(['due: point', 'overdue: point cap:1/P2D']);
-    expect(sms.sent).toHaveLength(2);
+    expect(sms.sent.filter((m) => m.loanId === loanId)).toHaveLength(2);
+    // The opted-out loan's planned due reminder: skipped, because of the opt-out.
+    const stoppedEvents = await store.forLoan(`${loanId}-stop`);
+    expect(
+      stoppedEvents.filter((e) => e.kind === 'reminder-skipped').map((e) => `${e.stage}: ${String(e.detail?.rule)}`),
+    ).toEqual(['pre-due: skip:passed', 'due: opt-out']);
+    expect(sms.sent.filter((m) => m.loanId !== loanId)).toEqual([]);
   }, 120_000);
 });
