@@ -107,19 +107,13 @@ const outcomeOf = (status: number): AuditOutcome => (status < 400 ? 'accepted' :
 
 function recordOf(req: Request, res: Response, body: unknown): NewAuditRecord {
   const ctx = req.audit;
-  const loanParam = loanIdSchema.safeParse(ctx?.params.loanId);
-  const fromBody = (v: unknown) => loanIdSchema.safeParse(v);
-  const answered = body && typeof body === 'object' ? (body as { loanId?: unknown }).loanId : undefined;
   const requestBody = req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? req.body : undefined;
-  const loanId = loanParam.success
-    ? loanParam.data
-    : fromBody(answered).success
-      ? (answered as string)
-      : fromBody((requestBody as { loanId?: unknown } | undefined)?.loanId).success
-        ? (requestBody as { loanId: string }).loanId
-        : fromBody(ctx?.before?.loanId).success
-          ? (ctx!.before!.loanId as string)
-          : null;
+  const loanIdIn = (v: unknown) => (v && typeof v === 'object' ? (v as { loanId?: unknown }).loanId : undefined);
+  // The loan: the path's, else the answer's or the request's (a start, a payment webhook), else the item's.
+  const loanId =
+    [ctx?.params.loanId, loanIdIn(body), loanIdIn(requestBody), ctx?.before?.loanId]
+      .map((v) => loanIdSchema.safeParse(v))
+      .find((r) => r.success)?.data ?? null;
   const item = itemIdSchema.safeParse(ctx?.params.itemId);
   return {
     ...actorOf(req),

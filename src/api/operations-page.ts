@@ -103,14 +103,14 @@ export function operationsPageRouter(d: OperationsPageDeps): Router {
     res.set('Cache-Control', 'no-store').json({ user: operatorOf(req), scopes: [...(req.apiKey?.scopes ?? [])] });
   });
 
+  const noStore: RequestHandler = (_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  };
   for (const [operationId, path] of PAGE_API) {
     const r = d.routes.find((x) => x.operationId === operationId);
     if (!r || r.auth === 'none' || r.auth === 'webhook-signature' || r.auth === 'provider-callback')
       throw new Error(`the operations page needs the keyed route ${operationId}`);
-    const noStore: RequestHandler = (_req, res, next) => {
-      res.set('Cache-Control', 'no-store');
-      next();
-    };
     router[r.method](path, noStore, ...d.chainOf(r, realm));
   }
 

@@ -5,7 +5,7 @@ import { AUDIT_LIST, AUDIT_CSV } from '../operations-responses';
 import { ProblemError } from '../problem';
 import { COMMON_ERRORS, parse, type RouteSpec } from '../route-spec';
 import { auditQuerySchema } from '../schemas';
-import { pageTokens } from '../use-cases/list-loans';
+import { cursorPages } from '../use-cases/list-loans';
 import type { RouteContext } from './context';
 
 const CSV_COLUMNS: Array<[string, (r: AuditRecord) => string | number | null]> = [
@@ -33,7 +33,7 @@ export function auditCsv(records: readonly AuditRecord[]): string {
 }
 
 export function auditRoutes({ d }: RouteContext): RouteSpec[] {
-  const tokens = pageTokens(d.pageTokenKey);
+  const pages = cursorPages<{ atMs: number; id: string }>(d.pageTokenKey);
   return [
     {
       method: 'get',
@@ -57,23 +57,12 @@ export function auditRoutes({ d }: RouteContext): RouteSpec[] {
         if (!d.audit)
           throw new ProblemError(503, 'Not available', 'the audit trail is not configured on this instance');
         const { pageToken, pageSize, format, ...filters } = q;
-        const filterText = JSON.stringify(filters);
-        let after: { atMs: number; id: string } | undefined;
-        if (pageToken) {
-          const raw = tokens.open(filterText, pageToken);
-          if (!raw)
-            throw new ProblemError(400, 'Invalid request', 'invalid pageToken', [
-              { field: 'pageToken', message: 'not a page token this API returned for these filters' },
-            ]);
-          after = JSON.parse(raw.toString('utf8')) as { atMs: number; id: string };
-        }
+        const after = pages.after(filters, pageToken);
         const found = await d.audit.find({ ...filters, limit: pageSize + 1, after });
-        const records = found.slice(0, pageSize);
-        const last = records[records.length - 1];
-        const nextPageToken =
-          found.length > pageSize && last
-            ? tokens.issue(filterText, Buffer.from(JSON.stringify({ atMs: Date.parse(last.at), id: last.id })))
-            : null;
+        const { rows: records, nextPageToken } = pages.page(filters, found, pageSize, (last) => ({
+          atMs: Date.parse(last.at),
+          id: last.id,
+        }));
         const csv =
           format === 'csv' || (format === undefined && req.accepts(['application/json', 'text/csv']) === 'text/csv');
         if (!csv) {

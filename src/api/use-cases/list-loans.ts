@@ -73,6 +73,33 @@ const invalidPageToken = () =>
     'urn:loan-reminders:problem:validation',
   );
 
+/**
+ * Pages of one of the service's own tables, by a cursor (where the last page ended), signed into
+ * the token with the filters as pageTokens signs Temporal's: the inbox and the audit trail.
+ */
+export function cursorPages<Cursor>(key: Buffer) {
+  const tokens = pageTokens(key);
+  return {
+    /** Where the token's page starts; a token not issued for these filters is a 400 naming pageToken. */
+    after(filters: object, given: string | undefined): Cursor | undefined {
+      if (given === undefined) return undefined;
+      const raw = tokens.open(canonical(filters), given);
+      if (!raw) throw invalidPageToken();
+      return JSON.parse(raw.toString('utf8')) as Cursor;
+    },
+    /** The page of rows found (asked for one more than `pageSize`), and the next page's token when there is one. */
+    page<T>(filters: object, found: readonly T[], pageSize: number, cursorOf: (last: T) => Cursor) {
+      const rows = found.slice(0, pageSize);
+      const last = rows[rows.length - 1];
+      const nextPageToken =
+        found.length > pageSize && last !== undefined
+          ? tokens.issue(canonical(filters), Buffer.from(JSON.stringify(cursorOf(last))))
+          : null;
+      return { rows, nextPageToken };
+    },
+  };
+}
+
 /** The visibility query of the filters. Every value passed the schema (enums, ids, integers): nothing free-form enters it. */
 export function visibilityQuery(q: ListQuery, now: number): string {
   const clauses = [`WorkflowType = '${LOAN_WORKFLOW_TYPE}'`];

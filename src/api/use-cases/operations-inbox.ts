@@ -12,7 +12,7 @@ import { ProblemError } from '../problem';
 import type { RouteDeps } from '../route-spec';
 import type { InboxQueryParams, ResolveItem } from '../schemas';
 import { changeLoan, closeLoan, resumeLoan } from './change-loan';
-import { pageTokens } from './list-loans';
+import { cursorPages } from './list-loans';
 import { Duration } from 'luxon';
 
 /** Who acts: the API key's name and the person using it (the operations user). */
@@ -121,23 +121,14 @@ export function operationsInbox(
   d: Pick<RouteDeps, 'sms' | 'metrics' | 'pageTokenKey'> & InboxDeps,
   loans: LoanWorkflows,
 ) {
-  const tokens = pageTokens(d.pageTokenKey);
+  const pages = cursorPages<{ dueByMs: number; id: string }>(d.pageTokenKey);
   const q = d.operations;
 
   async function list(params: InboxQueryParams, actor: Actor) {
     const { pageToken, pageSize, ...filters } = params;
-    const filterText = JSON.stringify(filters);
-    let after: { dueByMs: number; id: string } | undefined;
-    if (pageToken) {
-      const raw = tokens.open(filterText, pageToken);
-      if (!raw)
-        throw new ProblemError(400, 'Invalid request', 'invalid pageToken', [
-          { field: 'pageToken', message: 'not a page token this API returned for these filters' },
-        ]);
-      after = JSON.parse(raw.toString('utf8')) as { dueByMs: number; id: string };
-    }
+    const after = pages.after(filters, pageToken);
     const now = Date.now();
-    const items = await q.find({
+    const found = await q.find({
       kinds: filters.kind,
       states: filters.state,
       assignee: filters.assignee,
@@ -146,13 +137,11 @@ export function operationsInbox(
       limit: pageSize + 1,
       after,
     });
-    const page = items.slice(0, pageSize);
-    const last = page[page.length - 1];
-    const nextPageToken =
-      items.length > pageSize && last
-        ? tokens.issue(filterText, Buffer.from(JSON.stringify({ dueByMs: Date.parse(last.dueBy), id: last.id })))
-        : null;
-    return { items: page.map((i) => itemView(i, actor, d, now)), nextPageToken };
+    const { rows, nextPageToken } = pages.page(filters, found, pageSize, (last) => ({
+      dueByMs: Date.parse(last.dueBy),
+      id: last.id,
+    }));
+    return { items: rows.map((i) => itemView(i, actor, d, now)), nextPageToken };
   }
 
   async function get(id: string, actor: Actor): Promise<ItemView> {
